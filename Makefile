@@ -1,0 +1,27 @@
+# `make demo` and `make test` work on a fresh clone: they create .venv, install torch first when none is
+# importable (TORCH_SPEC, the CPU build here), then gankit, then run.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.gankit-installed
+
+.PHONY: demo test install bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv --system-site-packages $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "$(TORCH_SPEC)"
+	$(PY) -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/gankit train wgan_gp_digits --out runs/demo --overwrite
+	@echo "samples: runs/demo/samples/ (last grid: $$(ls runs/demo/samples | tail -n 1))"
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,3 @@
+from gankit.cli import entry
+
+entry()

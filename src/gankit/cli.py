@@ -1,0 +1,137 @@
+"""The `gankit` command. Thin: parse, build the config, call library functions.
+
+Exit codes: 0 success, 2 user error (one line naming the bad thing), 1 internal error (traceback),
+128+N when stopped by signal N after saving a checkpoint.
+"""
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from gankit import __version__
+from gankit.errors import GankitError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gankit")
+@click.option("--debug", is_flag=True, help="Show the traceback of user errors too.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Train and evaluate GANs: WGAN-GP, compare_gan, Improved-GAN, StarGAN, AdaGAN."""
+    ctx.obj = {"debug": debug}
+
+
+@cli.command()
+def presets() -> None:
+    """List the shipped presets with one-line descriptions."""
+    from gankit.config import preset_descriptions
+
+    items = preset_descriptions()
+    width = max(map(len, items)) if items else 0
+    for name, description in items.items():
+        click.echo(f"{name:<{width}}  {description}")
+
+
+@cli.command()
+@click.argument("preset")
+@click.option("--out", type=click.Path(path_type=Path), help="Run directory (default: runs/<preset>-<time>).")
+@click.option("--steps", type=click.IntRange(min=1), help="Generator iterations in total (replaces train.steps/epochs).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.SUB=VALUE", help="Override a config value (repeatable).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Training device (train.device).")
+@click.option("--seed", type=int, help="Random seed (train.seed).")
+@click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when on a terminal).")
+def train(preset, out, steps, overrides, device, seed, dry_run, overwrite, progress) -> None:
+    """Train PRESET (a preset name or a YAML file)."""
+    from gankit.config import load_config
+
+    extra = list(overrides)
+    if steps is not None:
+        extra += [f"train.steps={steps}", "train.epochs=null"]
+    if device is not None:
+        extra.append(f"train.device={device}")
+    if seed is not None:
+        extra.append(f"train.seed={seed}")
+    cfg = load_config(preset, extra)
+    if dry_run:
+        click.echo(cfg.to_yaml(), nl=False)
+        return
+    from gankit.families import FAMILIES
+    FAMILIES.get(cfg.family)  # fail on a bad name before creating anything
+    if out is None:
+        import time
+
+        out = Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    from gankit.train.run import train as run_training
+
+    _report(run_training(cfg, out, overwrite, progress))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--steps", type=click.IntRange(min=1), help="New total of generator iterations.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Device to continue on.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when on a terminal).")
+def resume(run_dir, steps, device, progress) -> None:
+    """Continue RUN_DIR exactly where its last checkpoint stopped."""
+    from gankit.train.run import resume as run_resume
+
+    _report(run_resume(run_dir, steps, device, progress))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--num", type=click.IntRange(min=1), required=True, help="Number of samples.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="x.png = one grid, x.npz = uint8 array (N, H, W, C) under 'images', else a folder of PNGs.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latent noise.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+def sample(run_dir, num, out, seed, device) -> None:
+    """Generate samples from RUN_DIR's generator snapshot."""
+    from gankit.generate import generate, write_samples
+    from gankit.train.loop import resolve_device
+
+    samples = generate(run_dir, num, seed, str(resolve_device(device)))
+    click.echo(f"wrote {write_samples(samples, out)}")
+
+
+def _report(summary: dict) -> None:
+    click.echo(f"done: {summary['steps']} steps in {summary['seconds']:.1f} s ({summary['it_per_s']:.2f} it/s); "
+               f"run at step {summary['final_step']} in {summary['run_dir']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return the exit code (tests call this directly)."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="gankit", standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("gankit: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except GankitError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"gankit: error: {exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("gankit: interrupted", err=True)
+        return 130
+    except Exception:
+        traceback.print_exc()
+        click.echo("gankit: internal error (a bug: please report it with the traceback above)", err=True)
+        return 1
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,263 @@
+"""Typed, frozen configuration: one model per concept, YAML presets as deltas, dotted overrides.
+
+A run's configuration is `Config`: data, model, loss, optim, train and eval sections. Presets are YAML
+files in `gankit/presets/` that set only what differs from the defaults below (a preset may name a
+`base:` preset to start from). `--set train.steps=500` overrides are parsed as YAML values and
+type-checked; an unknown key is an error that lists the valid keys at that level.
+"""
+from __future__ import annotations
+
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gankit.errors import ConfigError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class DataConfig(Section):
+    name: str = Field("digits", description="dataset: digits, toy2d, mnist, cifar10, celeba, image_folder")
+    root: str | None = Field(None, description="folder or file with the data; None = the dataset's default")
+    size: int = Field(32, ge=4, description="image side after crop and resize")
+    channels: int | None = Field(None, description="1 or 3; None = the dataset's own")
+    crop: int | None = Field(None, ge=1, description="center-crop side before resizing (CelebA card: 178)")
+    hflip: bool = Field(False, description="random horizontal flip of training batches")
+    attributes: list[str] = Field(default_factory=list, description="attribute labels to select (CelebA)")
+    test_fraction: float = Field(0.1, gt=0, lt=1, description="share held out as test split where a dataset has none")
+    test_count: int | None = Field(None, ge=1, description="held-out test images (overrides test_fraction)")
+    seed: int = Field(0, description="seed of the data's own random choices: held-out test items, toy points, GMM means")
+    max_images: int | None = Field(None, ge=1, description="use only the first N images of a split (quick runs)")
+    in_memory: bool | None = Field(None, description="hold decoded images in memory; None = when small enough")
+    distribution: str = Field("25gaussians", description="toy2d: 8gaussians, 25gaussians, swissroll, gmm")
+    modes: int = Field(10, ge=1, description="toy2d gmm: number of mixture components")
+    num_train: int = Field(100_000, ge=1, description="toy2d: training points")
+    num_test: int = Field(10_000, ge=1, description="toy2d: test points")
+
+    @model_validator(mode="after")
+    def _check_channels(self) -> "DataConfig":
+        if self.channels not in (None, 1, 3):
+            raise ValueError(f"data.channels must be 1, 3 or null, got {self.channels}")
+        return self
+
+
+class ModelConfig(Section):
+    arch: str = Field("dcgan", description="generator/discriminator pair: dcgan, toy_mlp")
+    z_dim: int = Field(128, ge=1, description="latent dimension")
+    z_dist: Literal["normal", "uniform"] = Field("normal", description="z ~ N(0, I) or U[-1, 1]")
+    g_dim: int = Field(64, ge=1, description="generator width (DIM)")
+    d_dim: int = Field(64, ge=1, description="discriminator width (DIM)")
+    g_layers: int | None = Field(None, ge=1, description="generator depth; None = the architecture's own")
+    d_layers: int | None = Field(None, ge=1, description="discriminator depth; None = the architecture's own")
+    g_norm: str = Field("batch", description="generator normalization: batch, none")
+    d_norm: str = Field("none", description="discriminator normalization: none, batch, layer")
+
+
+class LossConfig(Section):
+    name: str = Field("wasserstein", description="adversarial loss (gankit.losses registry)")
+    penalty: str = Field("none", description="discriminator penalty (gankit.penalties registry)")
+    penalty_weight: float = Field(10.0, ge=0, description="lambda multiplying the penalty")
+
+
+class OptimConfig(Section):
+    name: Literal["adam"] = "adam"
+    lr_g: float = Field(1e-4, gt=0)
+    lr_d: float = Field(1e-4, gt=0)
+    beta1: float = Field(0.5, ge=0, lt=1)
+    beta2: float = Field(0.9, ge=0, lt=1)
+    eps: float = Field(1e-8, gt=0)
+
+
+class TrainConfig(Section):
+    batch_size: int = Field(64, ge=1)
+    steps: int | None = Field(10_000, ge=1, description="generator iterations in total")
+    epochs: float | None = Field(None, gt=0, description="alternative to steps: passes over the data by D steps")
+    n_critic: int = Field(5, ge=1, description="discriminator steps per generator step")
+    ema_decay: float = Field(0.0, ge=0, lt=1, description="EMA of G's weights; 0 = off")
+    seed: int = 0
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    threads: int | None = Field(None, ge=1, description="CPU threads; None = torch's default")
+    log_every: int = Field(50, ge=1, description="G iterations between log lines")
+    sample_every: int = Field(500, ge=1, description="G iterations between sample grids")
+    checkpoint_every: int = Field(1000, ge=1, description="G iterations between checkpoints")
+    keep_checkpoints: int = Field(3, ge=1, description="training states kept")
+    grid_size: int = Field(64, ge=1, description="images in the fixed-noise sample grid")
+
+    @model_validator(mode="after")
+    def _check_length(self) -> "TrainConfig":
+        if (self.steps is None) == (self.epochs is None):
+            raise ValueError("set exactly one of train.steps and train.epochs")
+        return self
+
+
+class EvalConfig(Section):
+    metrics: list[str] = Field(default_factory=list, description="metrics computed by `gankit eval`")
+    num_samples: int = Field(10_000, ge=1)
+    runs: int = Field(1, ge=1, description="independent fake sets; scores are mean and std over them")
+    reference: Literal["train", "test"] = "test"
+    every: int = Field(0, ge=0, description="evaluate while training every N steps; 0 = never")
+
+
+class Config(Section):
+    name: str = "custom"
+    description: str = ""
+    family: str = Field("gan", description="what is trained: gan")
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    def total_steps(self, num_train: int) -> int:
+        """Generator iterations to run: `train.steps`, or `train.epochs` converted (D steps use data)."""
+        if self.train.steps is not None:
+            return self.train.steps
+        batches_per_epoch = max(num_train // self.train.batch_size, 1)
+        return max(math.ceil(self.train.epochs * batches_per_epoch / self.train.n_critic), 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, width=1000)
+
+
+# --- presets and files --------------------------------------------------------------------------
+
+def preset_names() -> list[str]:
+    folder = resources.files("gankit") / "presets"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def preset_descriptions() -> dict[str, str]:
+    return {name: str(_read_source(name)[0].get("description", "")) for name in preset_names()}
+
+
+def _read_yaml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{origin}: invalid YAML{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a mapping of config sections, got {type(data).__name__}")
+    return data
+
+
+def _read_source(preset_or_path: str) -> tuple[dict[str, Any], str]:
+    path = Path(preset_or_path)
+    if preset_or_path.endswith((".yaml", ".yml")) or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"{preset_or_path}: no such config file")
+        return _read_yaml(path.read_text(), str(path)), str(path)
+    if preset_or_path not in preset_names():
+        raise ConfigError(f"unknown preset '{preset_or_path}'; valid: {', '.join(preset_names())}")
+    text = (resources.files("gankit") / "presets" / f"{preset_or_path}.yaml").read_text()
+    return _read_yaml(text, f"preset {preset_or_path}"), f"preset {preset_or_path}"
+
+
+def _merge(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in delta.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _resolve_source(preset_or_path: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    data, origin = _read_source(preset_or_path)
+    name = data.get("name", Path(preset_or_path).stem)
+    base = data.pop("base", None)
+    if base is not None:
+        if not isinstance(base, str) or base in seen:
+            raise ConfigError(f"{origin}: 'base' must name another preset without cycles, got {base!r}")
+        data = _merge(_resolve_source(base, seen + (preset_or_path,)), data)
+    data["name"] = name
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """'train.steps=500' -> (['train', 'steps'], 500); the value is read as YAML."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set expects key.sub=value, got '{text}'")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | dict[str, Any]) -> dict[str, Any]:
+    items = overrides.items() if isinstance(overrides, dict) else (
+        (".".join(k), v) for k, v in map(parse_override, overrides))
+    out = _merge({}, data)
+    for dotted, value in items:
+        keys = dotted.split(".")
+        node = out
+        for depth, key in enumerate(keys[:-1]):
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"config key '{'.'.join(keys[:depth + 1])}' is a value, not a section")
+            else:
+                child = node[key] = dict(child)
+            node = child
+        node[keys[-1]] = value
+    return out
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    cls: type[BaseModel] = Config
+    for key in loc:
+        field = cls.model_fields.get(key)
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            break
+        cls = field.annotation
+    return list(cls.model_fields)
+
+
+def validate_config(data: dict[str, Any], origin: str = "config") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = tuple(str(part) for part in first["loc"])
+        dotted = ".".join(loc)
+        if first["type"] == "extra_forbidden":
+            level = ".".join(loc[:-1]) or "top level"
+            valid = ", ".join(_fields_at(loc[:-1]))
+            raise ConfigError(f"{origin}: unknown config key '{dotted}'; valid keys at {level}: {valid}") from None
+        msg = first["msg"].removeprefix("Value error, ")
+        got = f" (got {first['input']!r})" if first["type"] != "value_error" and dotted else ""
+        where = f"config key '{dotted}': " if dotted else ""
+        raise ConfigError(f"{origin}: {where}{msg}{got}") from None
+
+
+def load_config(preset_or_path: str, overrides: list[str] | dict[str, Any] = ()) -> Config:
+    """Resolve a preset name or YAML path, apply dotted overrides, validate."""
+    data = apply_overrides(_resolve_source(preset_or_path), overrides or [])
+    return validate_config(data, origin=preset_or_path)
+
+
+def config_from_dict(data: dict[str, Any], origin: str = "config") -> Config:
+    return validate_config(data, origin)
+
+
+def replace(cfg: Config, changes: dict[str, Any]) -> Config:
+    """A copy of `cfg` with dotted keys changed, validated again."""
+    return validate_config(apply_overrides(cfg.to_dict(), changes))

@@ -1,0 +1,84 @@
+"""Unconditional GAN: any architecture x loss x penalty (WGAN-GP, compare_gan's modular GAN).
+
+D step (n_critic times per iteration, fresh real batch and z each time): real and fake pass through D
+together; loss = d_loss(real, fake) + penalty_weight * penalty(D, real, fake). G step: g_loss(D(G(z))).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from gankit.data.base import DataInfo
+from gankit.errors import ConfigError
+from gankit.families.base import FAMILIES, TrainStep
+from gankit.losses import LOSSES
+from gankit.models import get_architecture
+from gankit.penalties import PENALTIES
+
+
+def sample_latent(n: int, z_dim: int, dist: str, device, generator: torch.Generator | None = None) -> Tensor:
+    """z ~ N(0, I) or U[-1, 1]; drawn on the generator's device (CPU generators draw on CPU, then move)."""
+    where = generator.device if generator is not None else device
+    z = torch.randn(n, z_dim, device=where, generator=generator) if dist == "normal" else \
+        torch.rand(n, z_dim, device=where, generator=generator).mul_(2).sub_(1)
+    return z.to(device)
+
+
+def build_module(builder, cfg, info: DataInfo, role: str) -> nn.Module:
+    try:
+        return builder(cfg.model, info)
+    except ValueError as err:
+        raise ConfigError(f"model.arch '{cfg.model.arch}' ({role}): {err}") from None
+
+
+@FAMILIES.register("gan")
+class GAN:
+    def __init__(self, cfg, info: DataInfo, device: torch.device):
+        arch = get_architecture(cfg.model.arch, info)
+        self.cfg, self.device = cfg, device
+        self.G = build_module(arch.generator, cfg, info, "generator").to(device)
+        self.D = build_module(arch.discriminator, cfg, info, "discriminator").to(device)
+        self.modules = {"G": self.G, "D": self.D}
+        self.losses = LOSSES.get(cfg.loss.name)
+        self.penalty = PENALTIES.get(cfg.loss.penalty)
+        self.penalty_weight = cfg.loss.penalty_weight if cfg.loss.penalty != "none" else 0.0
+
+    @property
+    def generator(self) -> nn.Module:
+        return self.G
+
+    def latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return sample_latent(n, self.cfg.model.z_dim, self.cfg.model.z_dist, self.device, generator)
+
+    def steps(self) -> list[TrainStep]:
+        return [TrainStep("D", self.D, self.d_step, self.cfg.optim.lr_d, repeat=self.cfg.train.n_critic),
+                TrainStep("G", self.G, self.g_step, self.cfg.optim.lr_g, uses_data=False)]
+
+    def d_step(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        real = batch["x"]
+        n = real.shape[0]
+        with torch.no_grad():
+            fake = self.G(self.latent(n))
+        logits = self.D(torch.cat([real, fake]))  # (2N,)
+        real_logits, fake_logits = logits[:n], logits[n:]
+        loss = self.losses.d_loss(real_logits, fake_logits)
+        logs = {"d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
+        if self.penalty_weight > 0:
+            penalty = self.penalty(self.D, real, fake)
+            loss = loss + self.penalty_weight * penalty
+            logs["penalty"] = penalty.detach()
+        logs["loss_d"] = loss.detach()  # the full D objective, penalty included (the card's Loss_D)
+        return loss, logs
+
+    def g_step(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        fake = self.G(self.latent(self.cfg.train.batch_size))
+        loss = self.losses.g_loss(self.D(fake))
+        return loss, {"loss_g": loss.detach()}
+
+    @classmethod
+    def build_generator(cls, cfg, info: DataInfo) -> nn.Module:
+        return build_module(get_architecture(cfg.model.arch, info).generator, cfg, info, "generator")
+
+    @classmethod
+    def generate(cls, G: nn.Module, cfg, n: int, device, generator: torch.Generator | None = None) -> Tensor:
+        return G(sample_latent(n, cfg.model.z_dim, cfg.model.z_dist, device, generator))

@@ -1,0 +1,68 @@
+"""Sampling from a run's generator snapshot, to a grid PNG, an .npz array or a folder of PNGs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gankit.config import config_from_dict
+from gankit.data.base import DataInfo
+from gankit.data.image_io import save_png, to_uint8
+from gankit.errors import RunDirError
+from gankit.families import FAMILIES
+from gankit.train.checkpoint import SNAPSHOT_NAME, load_snapshot
+from gankit.viz import save_samples
+
+
+def load_generator(run_dir: Path, device: torch.device | str = "cpu"):
+    """(G in eval mode, Config, DataInfo, metadata) from `run_dir/generator.safetensors`."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: no such run directory")
+    tensors, meta = load_snapshot(run_dir / SNAPSHOT_NAME)
+    if "config" not in meta or "data_info" not in meta:
+        raise RunDirError(f"{run_dir / SNAPSHOT_NAME}: not a gankit snapshot (no config metadata)")
+    cfg = config_from_dict(meta["config"], str(run_dir / SNAPSHOT_NAME))
+    info = DataInfo.from_dict(meta["data_info"])
+    family = FAMILIES.get(cfg.family)
+    G = family.build_generator(cfg, info)
+    try:
+        G.load_state_dict(tensors)
+    except RuntimeError as err:
+        raise RunDirError(f"{run_dir / SNAPSHOT_NAME}: weights do not fit the configured generator ({str(err).splitlines()[0]})") from None
+    return G.to(device).eval(), cfg, info, meta
+
+
+@torch.no_grad()
+def generate(run_dir: Path, num: int, seed: int = 0, device: str = "cpu", batch_size: int = 256) -> torch.Tensor:
+    G, cfg, info, _ = load_generator(run_dir, device)
+    family = FAMILIES.get(cfg.family)
+    generator = torch.Generator().manual_seed(seed)
+    parts = [family.generate(G, cfg, min(batch_size, num - start), device, generator).cpu()
+             for start in range(0, num, batch_size)]
+    return torch.cat(parts)
+
+
+def write_samples(samples: torch.Tensor, out: Path) -> str:
+    """`.png` -> one grid; `.npz` -> uint8 (N, H, W, C) under `images` (float `points` for 2-D data);
+    anything else -> a folder of PNGs. Returns a description of what was written."""
+    out = Path(out)
+    if out.suffix.lower() == ".png":
+        save_samples(samples, out)
+        return f"grid of {len(samples)} to {out}"
+    if out.suffix.lower() == ".npz":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if samples.dim() == 4:
+            np.savez_compressed(out, images=to_uint8(samples).permute(0, 2, 3, 1).numpy())
+        else:
+            np.savez_compressed(out, points=samples.numpy().astype(np.float32))
+        return f"{len(samples)} samples to {out}"
+    if samples.dim() != 4:
+        raise RunDirError(f"{out}: a folder of PNGs needs image samples; use .npz or .png for 2-D points")
+    out.mkdir(parents=True, exist_ok=True)
+    images = to_uint8(samples).permute(0, 2, 3, 1).numpy()
+    width = max(len(str(len(images) - 1)), 5)
+    for i, image in enumerate(images):
+        save_png(image, out / f"{i:0{width}d}.png")
+    return f"{len(images)} PNGs to {out}/"

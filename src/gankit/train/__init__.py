@@ -1,0 +1,1 @@
+"""The training loop, checkpoints, EMA, logging and run directories."""

@@ -1,0 +1,91 @@
+"""Run logging: `metrics.jsonl`, TensorBoard events, `log.txt`, and the console (a tqdm bar with it/s
+and ETA on a terminal, otherwise the card's periodic line `[epoch/total][batch/batches][G iter] Loss_D ...`)."""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+
+def format_line(epoch: int, epochs: int, batch: int, batches: int, step: int, values: dict[str, float], rate: float) -> str:
+    head = f"[{epoch}/{epochs}][{batch}/{batches}][{step}]"
+    names = {"loss_d": "Loss_D", "loss_g": "Loss_G"}
+    ordered = sorted(values, key=lambda k: (k not in names, k))
+    body = " ".join(f"{names.get(k, k)}: {values[k]:.4f}" for k in ordered)
+    return f"{head} {body} ({rate:.2f} it/s)"
+
+
+class RunLogger:
+    def __init__(self, run_dir: Path, start_step: int, total_steps: int, progress: bool | None = None):
+        self.run_dir = run_dir
+        self._truncate_metrics(run_dir / "metrics.jsonl", start_step)
+        self.jsonl = open(run_dir / "metrics.jsonl", "a")
+        self.text = open(run_dir / "log.txt", "a")
+        self._tb = None
+        self._tb_purge = start_step if start_step > 0 else None
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.bar = tqdm(total=total_steps, initial=start_step, unit="it", dynamic_ncols=True) if self.progress else None
+        self.last_time, self.last_step = time.perf_counter(), start_step
+
+    @staticmethod
+    def _truncate_metrics(path: Path, start_step: int) -> None:
+        """On resume, drop lines logged after the checkpoint we resume from (they will be redone)."""
+        if not path.exists():
+            return
+        kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= start_step]
+        path.write_text("".join(line + "\n" for line in kept))
+
+    @property
+    def tb(self):
+        if self._tb is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=self._tb_purge)
+        return self._tb
+
+    def advance(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def rate(self, step: int) -> float:
+        now = time.perf_counter()
+        rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
+        self.last_time, self.last_step = now, step
+        return rate
+
+    def log(self, step: int, epoch_info: tuple[int, int, int, int], values: dict[str, float]) -> None:
+        rate = self.rate(step)
+        record = {"step": step, "epoch": epoch_info[0], "time": time.time(), "it_per_s": rate,
+                  **{k: (v if math.isfinite(v) else str(v)) for k, v in values.items()}}
+        self.jsonl.write(json.dumps(record) + "\n")
+        self.jsonl.flush()
+        for key, value in values.items():
+            self.tb.add_scalar(f"train/{key}", value, step)
+        line = format_line(*epoch_info, step, values, rate)
+        self.text.write(line + "\n")
+        self.text.flush()
+        if self.bar is not None:
+            self.bar.set_postfix({k: f"{v:.3f}" for k, v in values.items() if k in ("loss_d", "loss_g")})
+        else:
+            print(line, flush=True)
+
+    def message(self, text: str) -> None:
+        self.text.write(text + "\n")
+        self.text.flush()
+        (self.bar.write if self.bar is not None else print)(text)
+
+    def image(self, tag: str, image: np.ndarray, step: int) -> None:
+        self.tb.add_image(tag, image, step, dataformats="HWC")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self._tb is not None:
+            self._tb.close()
+        self.jsonl.close()
+        self.text.close()

@@ -1,0 +1,214 @@
+"""The one training loop for every family.
+
+An iteration runs the family's steps in order (e.g. D n_critic times, then G); a step draws a batch,
+computes its loss, and takes one Adam step on its module. Losses are summed on the device and read back
+only every `log_every` iterations and before each checkpoint (where NaN/inf stops the run), so the loop
+does not synchronise with the device every step. A checkpoint holds everything needed to continue
+bit-identically: weights, optimizers, EMA, step, sampler position and every RNG state.
+"""
+from __future__ import annotations
+
+import math
+import random
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gankit import __version__
+from gankit.config import Config
+from gankit.data import InfiniteSampler, load_dataset
+from gankit.data.transforms import random_hflip
+from gankit.errors import ConfigError, GankitError, RunDirError, TrainingDiverged
+from gankit.families import FAMILIES
+from gankit.train import checkpoint as ckpt
+from gankit.train.ema import EMA
+from gankit.train.logger import RunLogger
+from gankit.viz import save_samples
+
+
+class Interrupted(GankitError):
+    """Training stopped by SIGINT/SIGTERM after saving a checkpoint."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + signum
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device is '{name}' but no CUDA device is available (torch.cuda.is_available() is False)")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    def __init__(self, cfg: Config, run_dir: Path, progress: bool | None = None):
+        self.cfg, self.run_dir, self.progress = cfg, Path(run_dir), progress
+        self.device = resolve_device(cfg.train.device)
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        seed_everything(cfg.train.seed)
+        self.data = load_dataset(cfg.data, "train").to(self.device)
+        self.info = self.data.info
+        self.family = FAMILIES.get(cfg.family)(cfg, self.info, self.device)
+        self.train_steps = self.family.steps()
+        self.optimizers = [torch.optim.Adam(s.module.parameters(), lr=s.lr, betas=(cfg.optim.beta1, cfg.optim.beta2),
+                                            eps=cfg.optim.eps) for s in self.train_steps]
+        self.sampler = InfiniteSampler(len(self.data), cfg.train.batch_size, seed=cfg.train.seed)
+        self.ema = EMA(self.family.generator, cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
+        self.fixed_z = self.family.latent(cfg.train.grid_size, torch.Generator().manual_seed(cfg.train.seed))
+        self.total_steps = cfg.total_steps(len(self.data))
+        self.step = 0
+        self._sums: dict[str, torch.Tensor] = {}
+        self._counts: dict[str, int] = {}
+        self._stop_signal: int | None = None
+        data_batches = sum(s.repeat for s in self.train_steps if s.uses_data)
+        self.total_epochs = max(math.ceil(self.total_steps * data_batches / self.sampler.batches_per_epoch), 1)
+
+    # --- state -------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step, "gankit_version": __version__,
+            "modules": {name: m.state_dict() for name, m in self.family.modules.items()},
+            "optimizers": [opt.state_dict() for opt in self.optimizers],
+            "ema": self.ema.state_dict() if self.ema else None,
+            "sampler": self.sampler.state_dict(), "rng": ckpt.rng_state(), "fixed_z": self.fixed_z.cpu(),
+            "data_info": self.info.to_dict(),
+        }
+
+    def load_state_dict(self, state: dict, origin: str = "checkpoint") -> None:
+        try:
+            for name, module in self.family.modules.items():
+                module.load_state_dict(state["modules"][name])
+            for opt, opt_state in zip(self.optimizers, state["optimizers"], strict=True):
+                opt.load_state_dict(opt_state)
+            if self.ema is not None:
+                self.ema.load_state_dict(state["ema"])
+            self.sampler.load_state_dict(state["sampler"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as err:
+            raise RunDirError(f"{origin}: does not match this run's configuration ({str(err).splitlines()[0][:200]})") from None
+        self.fixed_z = state["fixed_z"].to(self.device)
+        self.step = state["step"]
+        ckpt.set_rng_state(state["rng"])
+
+    def resume(self) -> Path:
+        states = ckpt.list_states(self.run_dir)
+        if not states:
+            raise RunDirError(f"{self.run_dir}: no checkpoint in checkpoints/ to resume from (start again with `gankit train`)")
+        path = states[-1][1]
+        self.load_state_dict(ckpt.load_state(path), str(path))
+        return path
+
+    # --- the loop ----------------------------------------------------------------------------------
+    def next_batch(self) -> dict[str, torch.Tensor]:
+        batch = self.data.get(self.sampler.next())
+        if self.cfg.data.hflip:
+            batch["x"] = random_hflip(batch["x"])
+        return batch
+
+    def iteration(self) -> None:
+        for spec, opt in zip(self.train_steps, self.optimizers):
+            for module in self.family.modules.values():  # only the stepped module needs parameter grads
+                module.requires_grad_(module is spec.module)
+            for _ in range(spec.repeat):
+                loss, logs = spec.loss(self.next_batch() if spec.uses_data else {})
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                for key, value in logs.items():
+                    self._sums[key] = self._sums.get(key, 0) + value.detach().float()
+                    self._counts[key] = self._counts.get(key, 0) + 1
+        if self.ema is not None:
+            self.ema.update(self.family.generator)
+
+    def flush(self, logger: RunLogger, last_good: Path | None) -> None:
+        if not self._sums:
+            return
+        keys = list(self._sums)
+        values = torch.stack([self._sums[k] for k in keys]).cpu().tolist()  # one device sync
+        means = {k: v / self._counts[k] for k, v in zip(keys, values)}
+        self._sums, self._counts = {}, {}
+        epoch = (self.sampler.epoch + 1, self.total_epochs, self.sampler.position // self.sampler.batch_size,
+                 self.sampler.batches_per_epoch)
+        logger.log(self.step, epoch, means)
+        bad = sorted((k for k, v in means.items() if not math.isfinite(v)), key=lambda k: not k.startswith("loss"))
+        if bad:
+            kept = f"last good checkpoint: {last_good}" if last_good else "no checkpoint was saved yet"
+            raise TrainingDiverged(f"{bad[0]} became {means[bad[0]]} by step {self.step}; training stopped ({kept})")
+
+    @torch.no_grad()
+    def save_sample_grid(self, logger: RunLogger) -> None:
+        G = self.ema.module if self.ema is not None else self.family.generator
+        was_training = G.training
+        G.eval()
+        samples = G(self.fixed_z)
+        G.train(was_training)
+        real = self.data.get(torch.arange(min(len(self.data), 2000)))["x"] if samples.dim() == 2 else None
+        image = save_samples(samples, self.run_dir / "samples" / f"step-{self.step:07d}.png", real, f"step {self.step}")
+        logger.image("samples", image, self.step)
+
+    def save_checkpoint(self) -> Path:
+        path = ckpt.save_state(self.run_dir, self.step, self.state_dict(), self.cfg.train.keep_checkpoints)
+        G = self.ema.module if self.ema is not None else self.family.generator
+        meta = {"config": self.cfg.to_dict(), "data_info": self.info.to_dict(), "step": self.step,
+                "ema": self.ema is not None, "gankit_version": __version__}
+        ckpt.save_snapshot(self.run_dir / ckpt.SNAPSHOT_NAME, G, meta)
+        return path
+
+    def _on_signal(self, signum, frame) -> None:
+        self._stop_signal = signum
+        signal.signal(signum, signal.SIG_DFL)  # a second signal stops at once
+
+    def run(self, until: int | None = None) -> dict:
+        """Train up to `until` (default: the configured total) G iterations; returns a summary."""
+        end = min(until or self.total_steps, self.total_steps)
+        every = self.cfg.train
+        logger = RunLogger(self.run_dir, self.step, self.total_steps, self.progress)
+        handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} \
+            if _main_thread() else {}
+        start_step, start_time = self.step, time.perf_counter()
+        last_good = ckpt.list_states(self.run_dir)[-1][1] if ckpt.list_states(self.run_dir) else None
+        for module in self.family.modules.values():
+            module.train()
+        try:
+            if self.step == 0:
+                self.save_sample_grid(logger)
+            while self.step < end:
+                self.iteration()
+                self.step += 1
+                logger.advance()
+                at_checkpoint = self.step % every.checkpoint_every == 0 or self.step == end or self._stop_signal
+                if self.step % every.log_every == 0 or at_checkpoint:
+                    self.flush(logger, last_good)
+                if self.step % every.sample_every == 0 or self.step == end:
+                    self.save_sample_grid(logger)
+                if at_checkpoint:
+                    last_good = self.save_checkpoint()
+                if self._stop_signal:
+                    name = signal.Signals(self._stop_signal).name
+                    logger.message(f"{name} at step {self.step}: checkpoint saved to {last_good}")
+                    raise Interrupted(f"interrupted by {name} at step {self.step}; checkpoint saved; "
+                                      f"continue with: gankit resume {self.run_dir}", self._stop_signal)
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+            logger.close()
+        seconds = time.perf_counter() - start_time
+        return {"steps": self.step - start_step, "seconds": seconds, "final_step": self.step,
+                "it_per_s": (self.step - start_step) / max(seconds, 1e-9), "checkpoint": str(last_good) if last_good else None}
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

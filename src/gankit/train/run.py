@@ -1,0 +1,80 @@
+"""Run directories: create, read back, train and resume.
+
+A run directory holds `config.yaml` (resolved), `metrics.jsonl`, `log.txt`, `tb/` (TensorBoard),
+`samples/step-*.png`, `checkpoints/state-*.pt` (training states) and `generator.safetensors` (snapshot).
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import yaml
+
+from gankit.config import Config, config_from_dict, replace
+from gankit.errors import RunDirError
+from gankit.train.loop import Trainer
+
+CONFIG_NAME = "config.yaml"
+
+
+def prepare_run_dir(out: Path, overwrite: bool = False) -> Path:
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / CONFIG_NAME).is_file():
+            raise RunDirError(f"{out}: folder is not empty and is not a gankit run; choose another --out")
+        if not overwrite:
+            raise RunDirError(f"{out}: already holds a run; continue it with `gankit resume {out}`, "
+                              "or pass --overwrite to start over")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def write_config(run_dir: Path, cfg: Config) -> None:
+    (run_dir / CONFIG_NAME).write_text(cfg.to_yaml())
+
+
+def read_run_config(run_dir: Path) -> Config:
+    run_dir = Path(run_dir)
+    path = run_dir / CONFIG_NAME
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: no such run directory")
+    if not path.is_file():
+        raise RunDirError(f"{run_dir}: not a gankit run directory (no {CONFIG_NAME})")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise RunDirError(f"{path}: invalid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise RunDirError(f"{path}: expected a mapping")
+    return config_from_dict(data, str(path))
+
+
+def train(cfg: Config, out: Path, overwrite: bool = False, progress: bool | None = None) -> dict:
+    run_dir = prepare_run_dir(out, overwrite)
+    write_config(run_dir, cfg)
+    trainer = Trainer(cfg, run_dir, progress)
+    return trainer.run() | {"run_dir": str(run_dir)}
+
+
+def resume(run_dir: Path, steps: int | None = None, device: str | None = None, progress: bool | None = None,
+           until: int | None = None) -> dict:
+    """Continue from the newest checkpoint; `steps` sets a new total of G iterations."""
+    run_dir = Path(run_dir)
+    cfg = read_run_config(run_dir)
+    changes = {}
+    if steps is not None:
+        changes.update({"train.steps": steps, "train.epochs": None})
+    if device is not None:
+        changes["train.device"] = device
+    if changes:
+        cfg = replace(cfg, changes)
+    trainer = Trainer(cfg, run_dir, progress)
+    trainer.resume()
+    if steps is not None and steps < trainer.step:
+        raise RunDirError(f"{run_dir}: --steps {steps} is below the checkpoint's step {trainer.step}")
+    if changes:
+        write_config(run_dir, cfg)
+    return trainer.run(until) | {"run_dir": str(run_dir)}

@@ -1,0 +1,16 @@
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+torch.set_num_threads(2)
+
+
+@pytest.fixture
+def tiny_overrides():
+    """A DCGAN on 8x8 digits small enough that a step takes milliseconds."""
+    return ["data.size=8", "model.g_dim=8", "model.d_dim=8", "model.z_dim=8", "train.batch_size=16",
+            "train.n_critic=2", "train.log_every=2", "train.sample_every=4", "train.checkpoint_every=3",
+            "train.grid_size=16"]

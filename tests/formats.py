@@ -1,0 +1,91 @@
+"""Writers of tiny datasets in the real on-disk formats, for loader tests."""
+from __future__ import annotations
+
+import gzip
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+CELEBA_NAMES = ["5_o_Clock_Shadow", "Black_Hair", "Blond_Hair", "Brown_Hair", "Eyeglasses", "Male", "Smiling", "Young"]
+
+
+def idx_bytes(array: np.ndarray, type_code: int = 0x08) -> bytes:
+    header = bytes([0, 0, type_code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(">u1" if type_code == 0x08 else array.dtype).tobytes()
+
+
+def write_mnist(root: Path, n_train: int = 24, n_test: int = 12, compress: bool = True, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
+            data = idx_bytes(array)
+            path = root / f"{prefix}-{kind}-ubyte"
+            if compress:
+                path.with_name(path.name + ".gz").write_bytes(gzip.compress(data))
+            else:
+                path.write_bytes(data)
+    return root
+
+
+def cifar_arrays(n: int, seed: int) -> tuple[np.ndarray, list[int]]:
+    rng = np.random.default_rng(seed)
+    data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
+    return data, [int(v) for v in rng.integers(0, 10, size=n)]
+
+
+def write_cifar_python(root: Path, per_batch: int = 4) -> Path:
+    """Python-2-style batches: bytes keys, as CIFAR-10's pickles come back in Python 3."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
+        data, labels = cifar_arrays(per_batch, i)
+        batch = {b"batch_label": name.encode(), b"labels": labels, b"data": data,
+                 b"filenames": [f"img{j}.png".encode() for j in range(per_batch)]}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": [b"airplane"] * 10}, protocol=2))
+    return root
+
+
+def write_cifar_binary(root: Path, per_batch: int = 4) -> Path:
+    folder = root / "cifar-10-batches-bin"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate([f"data_batch_{k}.bin" for k in range(1, 6)] + ["test_batch.bin"]):
+        data, labels = cifar_arrays(per_batch, i)
+        records = np.concatenate([np.array(labels, dtype=np.uint8)[:, None], data], axis=1)
+        (folder / name).write_bytes(records.tobytes())
+    (folder / "batches.meta.txt").write_text("airplane\n" * 10)
+    return root
+
+
+def write_celeba(root: Path, n: int = 12, partition: bool = False, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    images = root / "img_align_celeba"
+    images.mkdir(parents=True, exist_ok=True)
+    lines = [str(n), " ".join(CELEBA_NAMES)]
+    for i in range(n):
+        name = f"{i + 1:06d}.jpg"
+        pixels = rng.integers(0, 256, size=(218, 178, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(images / name, quality=90)
+        values = ["1" if (i >> (k % 4)) & 1 else "-1" for k in range(len(CELEBA_NAMES))]
+        lines.append(name + " " + "  ".join(values))  # the real file pads with one or two spaces
+    (root / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
+    if partition:
+        split = ["0"] * (n - 4) + ["1", "1", "2", "2"]
+        (root / "list_eval_partition.txt").write_text("".join(f"{i + 1:06d}.jpg {s}\n" for i, s in enumerate(split)))
+    return root
+
+
+def write_image_folder(root: Path, classes: tuple[str, ...] = ("cats", "dogs"), per_class: int = 6) -> Path:
+    rng = np.random.default_rng(0)
+    for c in classes:
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 256, size=(20, 24, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / c / f"{i}.{'png' if i % 2 else 'jpg'}")
+    return root

@@ -1,0 +1,109 @@
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from gankit.config import load_config
+from gankit.errors import RunDirError, TrainingDiverged
+from gankit.train import checkpoint as ckpt
+from gankit.train.loop import Trainer
+from gankit.train.run import prepare_run_dir, write_config
+
+
+def _trainer(tmp_path, overrides, name="run"):
+    cfg = load_config("wgan_gp_digits", overrides)
+    run_dir = prepare_run_dir(tmp_path / name)
+    write_config(run_dir, cfg)
+    return Trainer(cfg, run_dir, progress=False)
+
+
+def test_run_directory_contents(tmp_path, tiny_overrides):
+    trainer = _trainer(tmp_path, tiny_overrides + ["train.steps=8", "train.keep_checkpoints=2"])
+    summary = trainer.run()
+    run = trainer.run_dir
+    assert summary["final_step"] == 8
+    assert [s for s, _ in ckpt.list_states(run)] == [6, 8]  # kept the last 2 of 3, 6, 8
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-0000000.png", "step-0000004.png", "step-0000008.png"]
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 5  # steps 2, 3 (checkpoint), 4, 6, 8
+    assert any(p.name.startswith("events.out.tfevents") for p in (run / "tb").iterdir())
+    log = (run / "log.txt").read_text()
+    assert "][8] Loss_D:" in log and "Loss_G:" in log
+    tensors, meta = ckpt.load_snapshot(run / "generator.safetensors")
+    assert meta["step"] == 8 and meta["config"]["train"]["steps"] == 8
+    assert not list(run.rglob(".*.tmp"))  # no temporary files left behind
+
+
+def test_d_and_g_step_counts_follow_n_critic(tmp_path, tiny_overrides):
+    trainer = _trainer(tmp_path, tiny_overrides + ["train.steps=3", "train.n_critic=4"])
+    trainer.run()
+    d_opt, g_opt = trainer.optimizers
+    d_steps = next(iter(d_opt.state.values()))["step"].item()
+    g_steps = next(iter(g_opt.state.values()))["step"].item()
+    assert (d_steps, g_steps) == (12, 3)
+    assert trainer.sampler.epoch * trainer.sampler.batches_per_epoch + trainer.sampler.position // 16 == 12
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, tiny_overrides):
+    trainer = _trainer(tmp_path, tiny_overrides + ["train.steps=10", "train.log_every=1", "train.checkpoint_every=2"])
+    d_step = trainer.train_steps[0]
+    original = d_step.loss
+
+    def poisoned(batch):
+        loss, logs = original(batch)
+        if trainer.step >= 4:  # during iteration 5
+            loss = loss * float("nan")
+            logs["loss_d"] = loss.detach()
+        return loss, logs
+
+    d_step.loss = poisoned
+    with pytest.raises(TrainingDiverged, match=r"loss_d became nan by step 5; training stopped \(last good checkpoint: .*state-0000004.pt\)"):
+        trainer.run()
+    assert [s for s, _ in ckpt.list_states(trainer.run_dir)] == [2, 4]
+    state = ckpt.load_state(ckpt.state_path(trainer.run_dir, 4))
+    assert all(torch.isfinite(v).all() for v in state["modules"]["G"].values() if v.is_floating_point())
+
+
+def test_checkpoint_refuses_pickled_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("touch pwned",))
+
+    path = tmp_path / "state-0000001.pt"
+    torch.save({"x": Evil()}, path)
+    with pytest.raises(RunDirError, match="unreadable or unsafe checkpoint"):
+        ckpt.load_state(path)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path, tiny_overrides):
+    trainer = _trainer(tmp_path, tiny_overrides)
+    with pytest.raises(RunDirError, match="no checkpoint in checkpoints/ to resume from"):
+        trainer.resume()
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "gankit", "train", "wgan_gp_digits", "--out", str(run), "--steps", "100000",
+            "--no-progress", "--set", "data.size=8", "--set", "model.g_dim=8", "--set", "model.d_dim=8",
+            "--set", "train.log_every=1", "--set", "train.checkpoint_every=100000"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not ((run / "metrics.jsonl").exists() and (run / "metrics.jsonl").read_text().count("\n") >= 3):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "interrupted by SIGTERM at step" in err and "gankit resume" in err and "Traceback" not in err
+    states = ckpt.list_states(run)
+    assert len(states) == 1 and states[0][0] >= 3
+    step = states[0][0]
+    done = subprocess.run([sys.executable, "-m", "gankit", "resume", str(run), "--steps", str(step + 2), "--no-progress"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"run at step {step + 2}" in done.stdout
