@@ -59,9 +59,15 @@ def test_dry_run_prints_the_resolved_config(capsys):
     (["resume", "/nonexistent/run"], "/nonexistent/run: no such run directory"),
     (["sample", "/nonexistent/run", "--num", "2", "--out", "x.png"], "no such run directory"),
     (["train", "wgan_gp_digits", "--steps", "0"], "Invalid value for '--steps'"),
+    (["train", "wgan_gp_digits", "--set", "train.device=cuda"], "train.device is 'cuda' but no CUDA device is available"),
     (["train"], "Missing argument 'PRESET'"),
 ])
 def test_user_errors_exit_2_with_one_line(capsys, tmp_path, args, fragment):
+    if "train.device=cuda" in args:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("a CUDA device is available here")
     args = [a.replace("x.png", str(tmp_path / "x.png")) for a in args]
     if args[0] == "train" and "--dry-run" not in args and len(args) > 1:
         args = args[:2] + ["--out", str(tmp_path / "run"), *TINY] + args[2:]  # the test's own --set wins
@@ -71,6 +77,7 @@ def test_user_errors_exit_2_with_one_line(capsys, tmp_path, args, fragment):
     assert "Traceback" not in err
     if "Usage" not in err:
         assert err.strip().count("\n") == 0
+    assert not (tmp_path / "run").exists()  # nothing created on a user error
 
 
 def test_existing_run_needs_overwrite(capsys, digits_run, tmp_path):

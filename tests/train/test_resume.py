@@ -17,8 +17,10 @@ def _assert_same_state(a: Trainer, b: Trainer):
             for key, value in state.items():
                 assert torch.equal(value, ob["state"][pid][key]), f"optimizer state {pid}.{key} differs"
     assert (sa["ema"] is None) == (sb["ema"] is None)
-    for key, value in (sa["ema"] or {}).items():
-        assert torch.equal(value, sb["ema"][key]), f"ema {key} differs"
+    if sa["ema"] is not None:
+        assert sa["ema"]["updates"] == sb["ema"]["updates"]
+        for key, value in sa["ema"]["module"].items():
+            assert torch.equal(value, sb["ema"]["module"][key]), f"ema {key} differs"
     assert torch.equal(sa["rng"]["torch"], sb["rng"]["torch"])
     assert sa["sampler"]["epoch"] == sb["sampler"]["epoch"] and sa["sampler"]["position"] == sb["sampler"]["position"]
 

@@ -17,7 +17,8 @@ from gankit.train.loop import Trainer
 CONFIG_NAME = "config.yaml"
 
 
-def prepare_run_dir(out: Path, overwrite: bool = False) -> Path:
+def check_run_dir(out: Path, overwrite: bool = False) -> None:
+    """Raise unless `out` is free for a new run (or an old run that `overwrite` may replace)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{out}: exists and is not a folder")
@@ -27,6 +28,12 @@ def prepare_run_dir(out: Path, overwrite: bool = False) -> Path:
         if not overwrite:
             raise RunDirError(f"{out}: already holds a run; continue it with `gankit resume {out}`, "
                               "or pass --overwrite to start over")
+
+
+def prepare_run_dir(out: Path, overwrite: bool = False) -> Path:
+    out = Path(out)
+    check_run_dir(out, overwrite)
+    if out.is_dir() and any(out.iterdir()):
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     return out
@@ -53,9 +60,10 @@ def read_run_config(run_dir: Path) -> Config:
 
 
 def train(cfg: Config, out: Path, overwrite: bool = False, progress: bool | None = None) -> dict:
+    check_run_dir(out, overwrite)
+    trainer = Trainer(cfg, out, progress)  # data and models first: a user error leaves no run directory behind
     run_dir = prepare_run_dir(out, overwrite)
     write_config(run_dir, cfg)
-    trainer = Trainer(cfg, run_dir, progress)
     return trainer.run() | {"run_dir": str(run_dir)}
 
 
