@@ -1,0 +1,86 @@
+"""CelebA aligned faces: `img_align_celeba/*.jpg`, `list_attr_celeba.txt`, optional `list_eval_partition.txt`.
+
+Labels are the selected attributes (`data.attributes`) as 0/1 floats. The test split is the official
+partition 2 when `list_eval_partition.txt` exists, else `data.test_count` images (StarGAN: 2,000) held out
+by a seeded shuffle. Preprocessing as in StarGAN: center crop (`data.crop`, 178), resize to `data.size`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gankit.data.base import DATASETS, images_dataset
+from gankit.errors import DataError
+
+DEFAULT_TEST_COUNT = 2000
+
+
+def read_attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
+    """(attribute names, file names, values in {0, 1} of shape (N, A))."""
+    if not path.is_file():
+        raise DataError(f"{path}: missing CelebA attribute file")
+    lines = path.read_text().splitlines()
+    if len(lines) < 2:
+        raise DataError(f"{path}: expected a count line and an attribute-name line")
+    try:
+        count = int(lines[0].strip())
+    except ValueError:
+        raise DataError(f"{path}: line 1 should be the image count, got '{lines[0].strip()[:40]}'") from None
+    names = lines[1].split()
+    rows = [line.split() for line in lines[2:] if line.strip()]
+    if len(rows) != count:
+        raise DataError(f"{path}: line 1 says {count} images but {len(rows)} rows follow")
+    files, values = [], np.empty((len(rows), len(names)), dtype=np.float32)
+    for i, row in enumerate(rows):
+        if len(row) != len(names) + 1 or any(v not in ("1", "-1") for v in row[1:]):
+            raise DataError(f"{path}: line {i + 3}: expected a file name and {len(names)} values of 1 or -1")
+        files.append(row[0])
+        values[i] = [v == "1" for v in row[1:]]
+    return names, files, values
+
+
+def read_partition(path: Path) -> dict[str, int]:
+    partition = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+            raise DataError(f"{path}: line {number}: expected 'file.jpg 0|1|2'")
+        partition[parts[0]] = int(parts[1])
+    return partition
+
+
+@DATASETS.register("celeba")
+def load_celeba(cfg, split):
+    if not cfg.root:
+        raise DataError("data.root: CelebA needs the folder holding img_align_celeba/ and list_attr_celeba.txt")
+    root = Path(cfg.root)
+    names, files, values = read_attributes(root / "list_attr_celeba.txt")
+    selected = cfg.attributes or names
+    unknown = [a for a in selected if a not in names]
+    if unknown:
+        raise DataError(f"data.attributes: unknown CelebA attribute '{unknown[0]}'; valid: {', '.join(names)}")
+    values = values[:, [names.index(a) for a in selected]]
+    partition_file = root / "list_eval_partition.txt"
+    if partition_file.is_file():
+        partition = read_partition(partition_file)
+        missing = [f for f in files if f not in partition]
+        if missing:
+            raise DataError(f"{partition_file}: no entry for {missing[0]}")
+        keep = [i for i, f in enumerate(files) if (partition[f] == 2) == (split == "test")]
+    else:
+        n_test = min(cfg.test_count or DEFAULT_TEST_COUNT, max(len(files) - 1, 1))
+        perm = np.random.default_rng(cfg.seed).permutation(len(files))
+        keep = sorted(perm[:n_test] if split == "test" else perm[n_test:])
+    image_dir = root / "img_align_celeba"
+    if not image_dir.is_dir():
+        raise DataError(f"{image_dir}: missing CelebA image folder")
+    absent = next((f for f in files if not (image_dir / f).is_file()), None)
+    if absent is not None:
+        raise DataError(f"{image_dir / absent}: image listed in list_attr_celeba.txt is missing")
+    paths = [image_dir / files[i] for i in keep]
+    labels = torch.from_numpy(values[keep])
+    return images_dataset(paths, labels, cfg, dict(label_names=tuple(selected), labels="attributes"))
