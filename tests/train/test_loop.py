@@ -98,12 +98,13 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signal.SIGTERM, err
-    assert "interrupted by SIGTERM at step" in err and "gankit resume" in err and "Traceback" not in err
+    report = f"exit {proc.returncode}\nstdout:\n{out[-2000:]}\nstderr:\n{err[-2000:]}"
+    assert proc.returncode == 128 + signal.SIGTERM, report
+    assert "interrupted by SIGTERM at step" in err and "gankit resume" in err and "Traceback" not in err, report
     states = ckpt.list_states(run)
-    assert len(states) == 1 and states[0][0] >= 3
+    assert len(states) == 1 and states[0][0] >= 3, f"{states}\n{report}"
     step = states[0][0]
     done = subprocess.run([sys.executable, "-m", "gankit", "resume", str(run), "--steps", str(step + 2), "--no-progress"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert f"run at step {step + 2}" in done.stdout
+    assert f"run at step {step + 2}" in done.stdout, done.stdout + done.stderr
