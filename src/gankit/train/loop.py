@@ -177,7 +177,10 @@ class Trainer:
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} \
             if _main_thread() else {}
         start_step, start_time = self.step, time.perf_counter()
-        last_good = ckpt.list_states(self.run_dir)[-1][1] if ckpt.list_states(self.run_dir) else None
+        states = ckpt.list_states(self.run_dir)
+        last_good = states[-1][1] if states else None
+        logger.message(f"{self.cfg.name}: G iterations {self.step} -> {end} of {self.total_steps} on {self.device}, "
+                       f"{len(self.data)} training items; run directory {self.run_dir}")
         for module in self.family.modules.values():
             module.train()
         try:
