@@ -14,3 +14,9 @@ def tiny_overrides():
     return ["data.size=8", "model.g_dim=8", "model.d_dim=8", "model.z_dim=8", "train.batch_size=16",
             "train.n_critic=2", "train.log_every=2", "train.sample_every=4", "train.checkpoint_every=3",
             "train.grid_size=16"]
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    """Feature caches go to a per-session temporary folder, never the user's ~/.cache."""
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path_factory.getbasetemp() / "gankit-cache"))

@@ -6,7 +6,10 @@ import pickle
 import struct
 from pathlib import Path
 
+import math
+
 import numpy as np
+import torch
 from PIL import Image
 
 CELEBA_NAMES = ["5_o_Clock_Shadow", "Black_Hair", "Blond_Hair", "Brown_Hair", "Eyeglasses", "Male", "Smiling", "Young"]
@@ -89,3 +92,23 @@ def write_image_folder(root: Path, classes: tuple[str, ...] = ("cats", "dogs"), 
             pixels = rng.integers(0, 256, size=(20, 24, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(root / c / f"{i}.{'png' if i % 2 else 'jpg'}")
     return root
+
+
+def randomize_inception(model, seed: int):
+    """He-initialised convs and BatchNorms with plausible statistics (running_var > 0), so that activations
+    stay O(1) through the 94 units and every output is finite."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Conv2d):
+                fan_in = module.weight[0].numel()
+                module.weight.normal_(0, math.sqrt(2 / fan_in), generator=g)
+            elif isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.8, 1.2, generator=g)
+                module.bias.normal_(0, 0.1, generator=g)
+                module.running_mean.normal_(0, 0.1, generator=g)
+                module.running_var.uniform_(0.5, 1.5, generator=g)
+            elif isinstance(module, torch.nn.Linear):
+                module.weight.normal_(0, 1 / math.sqrt(module.in_features), generator=g)
+                module.bias.normal_(0, 0.1, generator=g)
+    return model.eval()

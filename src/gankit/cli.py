@@ -99,6 +99,78 @@ def sample(run_dir, num, out, seed, device) -> None:
     click.echo(f"wrote {write_samples(samples, out)}")
 
 
+@cli.command("eval")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--metrics", help="Comma-separated metrics (default: the run's eval.metrics, else chosen by its data).")
+@click.option("--num-samples", type=click.IntRange(min=2), help="Generated samples per run.")
+@click.option("--num-real", type=click.IntRange(min=2), help="Reference items (first N of the split).")
+@click.option("--reference", type=click.Choice(["train", "test"]), help="Split the samples are compared with.")
+@click.option("--runs", type=click.IntRange(min=1), help="Independent fake sets (mean and std over them).")
+@click.option("--checkpoint", default="last", show_default=True, help="all | last | STEP (all = eval after train).")
+@click.option("--watch", is_flag=True, help="Evaluate checkpoints as they appear until the run finishes.")
+@click.option("--poll", type=float, default=10.0, show_default=True, help="Seconds between looks with --watch.")
+@click.option("--extractor", help="Domain classifier for fd metrics (digits, fashion_mnist).")
+@click.option("--inception-weights", type=click.Path(path_type=Path), help="FID Inception weights file.")
+@click.option("--seed", type=int, help="Seed of the generated noise.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+def eval_command(run_dir, metrics, num_samples, num_real, reference, runs, checkpoint, watch, poll, extractor,
+                 inception_weights, seed, device) -> None:
+    """Score RUN_DIR's generator(s) and write eval.json and scores.csv."""
+    from gankit.evaluate import evaluate_run
+    from gankit.metrics.suite import METRICS
+    from gankit.train.loop import resolve_device
+
+    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    for name in names or []:
+        METRICS.get(name)
+    result = evaluate_run(run_dir, checkpoint, str(resolve_device(device)), str(inception_weights) if inception_weights else None,
+                          extractor, watch, poll, log=click.echo, metrics=names, num_samples=num_samples,
+                          num_real=num_real, reference=reference, runs=runs, seed=seed)
+    click.echo(f"wrote {result['path']}")
+
+
+@cli.command("metrics")
+@click.option("--input1", required=True, type=click.Path(path_type=Path), help="Folder of images or .npz (the samples).")
+@click.option("--input2", type=click.Path(path_type=Path), help="Folder of images or .npz (the reference).")
+@click.option("--fid", is_flag=True, help="Fréchet Inception Distance.")
+@click.option("--kid", is_flag=True, help="Kernel Inception Distance.")
+@click.option("--isc", is_flag=True, help="Inception Score of input1.")
+@click.option("--prc", is_flag=True, help="Precision and recall (k=3) on Inception features.")
+@click.option("--fd", "fd_extractor", help="FD, KID, IS and precision/recall on a domain classifier (digits, fashion_mnist).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--inception-weights", type=click.Path(path_type=Path), help="FID Inception weights file.")
+@click.option("--is-splits", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--kid-subsets", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--kid-subset-size", type=click.IntRange(min=2), default=1000, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+def metrics_command(input1, input2, fid, kid, isc, prc, fd_extractor, as_json, inception_weights, is_splits,
+                    kid_subsets, kid_subset_size, batch_size, device) -> None:
+    """Scores between two image sets, like torch-fidelity's `fidelity` command."""
+    import json
+
+    from gankit.evaluate import compare_image_sets
+    from gankit.metrics.inputs import load_image_set
+    from gankit.metrics.suite import MetricOptions
+    from gankit.train.loop import resolve_device
+
+    names = [n for n, on in (("fid", fid), ("kid", kid), ("is", isc), ("prc", prc)) if on]
+    if fd_extractor:
+        names += ["fd", "fd_kid", "fd_is", "fd_prc"] if input2 else ["fd_is"]
+    if not names:
+        raise click.UsageError("choose at least one of --fid, --kid, --isc, --prc, --fd EXTRACTOR")
+    images1 = load_image_set(input1)
+    images2 = load_image_set(input2) if input2 else None
+    options = MetricOptions(is_splits, kid_subsets, kid_subset_size)
+    result = compare_image_sets(images1, images2, names, fd_extractor, str(inception_weights) if inception_weights else None,
+                                str(resolve_device(device)), batch_size, options)
+    if as_json:
+        click.echo(json.dumps(result, indent=1))
+    else:
+        for key, value in result["scores"].items():
+            click.echo(f"{key}: {value:.6g}")
+
+
 def _report(summary: dict) -> None:
     click.echo(f"done: {summary['steps']} steps in {summary['seconds']:.1f} s ({summary['it_per_s']:.2f} it/s); "
                f"run at step {summary['final_step']} in {summary['run_dir']}")

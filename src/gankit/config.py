@@ -97,11 +97,19 @@ class TrainConfig(Section):
 
 
 class EvalConfig(Section):
-    metrics: list[str] = Field(default_factory=list, description="metrics computed by `gankit eval`")
-    num_samples: int = Field(10_000, ge=1)
+    metrics: list[str] = Field(default_factory=list, description="metrics of `gankit eval`; empty = chosen by the data")
+    num_samples: int = Field(10_000, ge=2, description="generated samples per run")
+    num_real: int | None = Field(None, ge=2, description="reference items (first N of the split); None = all")
     runs: int = Field(1, ge=1, description="independent fake sets; scores are mean and std over them")
-    reference: Literal["train", "test"] = "test"
-    every: int = Field(0, ge=0, description="evaluate while training every N steps; 0 = never")
+    reference: Literal["train", "test"] = Field("test", description="split the fakes are compared with")
+    every: int = Field(0, ge=0, description="evaluate while training every N G iterations; 0 = never")
+    extractor: str | None = Field(None, description="domain classifier for fd metrics; None = chosen by the data")
+    inception_weights: str | None = Field(None, description="FID Inception weights file (else $GANKIT_INCEPTION_WEIGHTS)")
+    batch_size: int = Field(250, ge=1)
+    seed: int = Field(0, description="seed of the evaluation's latent noise (run k uses seed*1000 + k)")
+    is_splits: int = Field(10, ge=1, description="Inception Score splits (10 as the original code; 1 as compare_gan)")
+    kid_subsets: int = Field(100, ge=1)
+    kid_subset_size: int = Field(1000, ge=2)
 
 
 class Config(Section):

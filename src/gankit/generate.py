@@ -34,6 +34,24 @@ def load_generator(run_dir: Path, device: torch.device | str = "cpu"):
     return G.to(device).eval(), cfg, info, meta
 
 
+def load_generator_source(run_dir: Path, source: str, cfg, device: torch.device | str = "cpu"):
+    """(G in eval mode, DataInfo) from a snapshot (.safetensors) or a training state (.pt; EMA weights if kept)."""
+    if str(source).endswith(".safetensors"):
+        G, _, info, _ = load_generator(run_dir, device)
+        return G, info
+    from gankit.train.checkpoint import load_state
+
+    state = load_state(Path(source))
+    info = DataInfo.from_dict(state["data_info"])
+    G = FAMILIES.get(cfg.family).build_generator(cfg, info)
+    weights = state["ema"]["module"] if state.get("ema") else state["modules"]["G"]
+    try:
+        G.load_state_dict(weights)
+    except RuntimeError as err:
+        raise RunDirError(f"{source}: weights do not fit the configured generator ({str(err).splitlines()[0]})") from None
+    return G.to(device).eval(), info
+
+
 @torch.no_grad()
 def generate(run_dir: Path, num: int, seed: int = 0, device: str = "cpu", batch_size: int = 256) -> torch.Tensor:
     G, cfg, info, _ = load_generator(run_dir, device)

@@ -74,6 +74,13 @@ class RunLogger:
         else:
             print(line, flush=True)
 
+    def log_eval(self, step: int, scores: dict[str, float]) -> None:
+        self.jsonl.write(json.dumps({"step": step, "time": time.time(), "eval": scores}) + "\n")
+        self.jsonl.flush()
+        for key, value in scores.items():
+            self.tb.add_scalar(f"eval/{key}", value, step)
+        self.message(f"[{step}] eval: " + " ".join(f"{k} {v:.4g}" for k, v in scores.items()))
+
     def message(self, text: str) -> None:
         self.text.write(text + "\n")
         self.text.flush()

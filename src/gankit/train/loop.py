@@ -26,6 +26,7 @@ from gankit.families import FAMILIES
 from gankit.train import checkpoint as ckpt
 from gankit.train.ema import EMA
 from gankit.train.logger import RunLogger
+from gankit.train.status import write_status
 from gankit.viz import save_samples
 
 
@@ -72,6 +73,11 @@ class Trainer:
         self._sums: dict[str, torch.Tensor] = {}
         self._counts: dict[str, int] = {}
         self._stop_signal: int | None = None
+        self._evaluator = None
+        if cfg.eval.every:  # build it now: a bad eval config fails before training starts
+            from gankit.evaluate import Evaluator
+
+            self._evaluator = Evaluator(cfg, self.info, self.device)
         data_batches = sum(s.repeat for s in self.train_steps if s.uses_data)
         self.total_epochs = max(math.ceil(self.total_steps * data_batches / self.sampler.batches_per_epoch), 1)
 
@@ -165,6 +171,12 @@ class Trainer:
         ckpt.save_snapshot(self.run_dir / ckpt.SNAPSHOT_NAME, G, meta)
         return path
 
+    def evaluate(self, logger: RunLogger) -> None:
+        """Score the current generator (EMA if any) with the run's eval config; logged as eval/<score>."""
+        G = self.ema.module if self.ema is not None else self.family.generator
+        scores = self._evaluator.evaluate(G)
+        logger.log_eval(self.step, {k: v["mean"] for k, v in scores.items() if isinstance(v["mean"], float)})
+
     def _on_signal(self, signum, frame) -> None:
         self._stop_signal = signum
         signal.signal(signum, signal.SIG_DFL)  # a second signal stops at once
@@ -183,6 +195,8 @@ class Trainer:
                        f"{len(self.data)} training items; run directory {self.run_dir}")
         for module in self.family.modules.values():
             module.train()
+        write_status(self.run_dir, "running", self.step)
+        status = "failed"
         try:
             if self.step == 0:
                 self.save_sample_grid(logger)
@@ -197,12 +211,18 @@ class Trainer:
                     self.save_sample_grid(logger)
                 if at_checkpoint:
                     last_good = self.save_checkpoint()
+                if every_eval := self.cfg.eval.every:
+                    if self.step % every_eval == 0 or self.step == self.total_steps:
+                        self.evaluate(logger)
                 if self._stop_signal:
+                    status = "interrupted"
                     name = signal.Signals(self._stop_signal).name
                     logger.message(f"{name} at step {self.step}: checkpoint saved to {last_good}")
                     raise Interrupted(f"interrupted by {name} at step {self.step}; checkpoint saved; "
                                       f"continue with: gankit resume {self.run_dir}", self._stop_signal)
+            status = "finished" if self.step >= self.total_steps else "paused"
         finally:
+            write_status(self.run_dir, status, self.step)
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
             logger.close()

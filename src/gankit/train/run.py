@@ -13,6 +13,7 @@ import yaml
 from gankit.config import Config, config_from_dict, replace
 from gankit.errors import RunDirError
 from gankit.train.loop import Trainer
+from gankit.train.status import run_status  # noqa: F401  (re-exported for evaluators)
 
 CONFIG_NAME = "config.yaml"
 

@@ -1,0 +1,217 @@
+"""Evaluation of generators: K independent fake sets against cached real features, every score stamped
+with its protocol. Schedules (compare_gan): during training (`eval.every`), after training over every
+checkpoint (`--checkpoint all`), or continuously as checkpoints appear (`--watch`)."""
+from __future__ import annotations
+
+import csv
+import datetime
+import json
+import time
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import torch
+
+from gankit import __version__
+from gankit.config import Config, replace
+from gankit.data import load_dataset
+from gankit.data.base import DataInfo
+from gankit.errors import ConfigError, RunDirError
+from gankit.families import FAMILIES
+from gankit.metrics.features import cached_real_features, extract, make_extractor
+from gankit.metrics.suite import METRICS, MetricOptions, default_classifier, default_metrics
+
+
+class Evaluator:
+    """Holds extractors and real features for one run's config; `evaluate(G)` scores a generator."""
+
+    def __init__(self, cfg: Config, info: DataInfo, device: torch.device | str = "cpu",
+                 inception_weights: str | None = None, extractor: str | None = None):
+        self.cfg, self.info, self.device = cfg, info, torch.device(device)
+        self.metrics = list(cfg.eval.metrics) if cfg.eval.metrics else default_metrics(cfg.data, info)
+        for name in self.metrics:
+            METRICS.get(name)
+        kinds = {METRICS.get(name).extractor for name in self.metrics}
+        if "points" in kinds and info.kind != "points" or kinds & {"inception", "domain"} and info.kind != "image":
+            raise ConfigError(f"eval.metrics {self.metrics} do not fit {info.kind} data")
+        self.extractors = {}
+        if "inception" in kinds:
+            self.extractors["inception"] = make_extractor("inception", self.device, inception_weights or cfg.eval.inception_weights)
+        if "domain" in kinds:
+            name = extractor or cfg.eval.extractor or default_classifier(cfg.data, info)
+            if name is None:
+                raise ConfigError(f"fd metrics need eval.extractor for data '{cfg.data.name}' (a domain classifier: digits, fashion_mnist)")
+            self.extractors["domain"] = make_extractor(name, self.device)
+        self.real, self.real_counts = self._real_features()
+        modes = None
+        if info.kind == "points" and cfg.data.distribution != "swissroll":
+            from gankit.data.toy2d import toy_modes
+
+            modes = toy_modes(cfg.data.distribution, cfg.data.modes, cfg.data.seed)
+        e = cfg.eval
+        self.options = MetricOptions(e.is_splits, e.kid_subsets, e.kid_subset_size, e.seed, modes)
+
+    def _real_features(self):
+        e = self.cfg.eval
+        real, counts = {}, {}
+        for kind, extractor in self.extractors.items():
+            real[kind], meta = cached_real_features(self.cfg.data, e.reference, extractor, e.num_real, e.batch_size, load_dataset)
+            counts[kind] = meta["items"]
+        if "points" in {METRICS.get(n).extractor for n in self.metrics}:
+            x = load_dataset(self.cfg.data, e.reference).x
+            x = x[: e.num_real] if e.num_real else x
+            real["points"], counts["points"] = {"points": x.numpy().astype(np.float64)}, len(x)
+        return real, counts
+
+    def _fake_features(self, G: torch.nn.Module, run: int) -> dict:
+        e, family = self.cfg.eval, FAMILIES.get(self.cfg.family)
+        generator = torch.Generator().manual_seed(e.seed * 1000 + run)
+
+        def batches() -> Iterable[torch.Tensor]:
+            for start in range(0, e.num_samples, e.batch_size):
+                with torch.no_grad():
+                    yield family.generate(G, self.cfg, min(e.batch_size, e.num_samples - start), self.device, generator)
+
+        if "points" in self.real:
+            return {"points": {"points": torch.cat(list(batches())).cpu().double().numpy()}}
+        fake = {kind: {} for kind in self.extractors}
+        parts = {kind: [] for kind in self.extractors}
+        for images in batches():  # one pass of generation feeds every extractor
+            for kind, extractor in self.extractors.items():
+                parts[kind].append(extract(extractor, [images]))
+        for kind, chunks in parts.items():
+            fake[kind] = {key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]}
+        return fake
+
+    def evaluate(self, G: torch.nn.Module) -> dict[str, dict]:
+        """{score: {"mean", "std", "values"}} over eval.runs independent fake sets."""
+        was_training = G.training
+        G.eval()
+        values: dict[str, list[float]] = {}
+        for run in range(self.cfg.eval.runs):
+            fake = self._fake_features(G, run)
+            for name in self.metrics:
+                m = METRICS.get(name)
+                for key, value in m.compute(self.real[m.extractor], fake[m.extractor], self.options).items():
+                    values.setdefault(key, []).append(float(value))
+        G.train(was_training)
+        return {k: _summary(v) for k, v in values.items()}
+
+    def protocol(self) -> dict:
+        e = self.cfg.eval
+        return {"metrics": self.metrics, "extractors": {k: x.protocol for k, x in self.extractors.items()},
+                "image_size": list(self.info.shape), "real_items": self.real_counts, "reference_split": e.reference,
+                "reference_data": self.cfg.data.model_dump(mode="json"), "fake_items_per_run": e.num_samples,
+                "runs": e.runs, "seed": e.seed, "is_splits": e.is_splits,
+                "kid": {"subsets": e.kid_subsets, "subset_size": e.kid_subset_size}, "gankit_version": __version__}
+
+
+def _summary(values: list[float]) -> dict:
+    """Mean and std over runs. JSON has no inf/nan, so non-finite scores (reverse KL when no sample lies
+    near any mode) are written as the strings 'inf'/'nan'."""
+    if all(np.isfinite(values)):
+        return {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": [float(v) for v in values]}
+    return {"mean": "nan" if any(np.isnan(values)) else "inf", "std": "nan",
+            "values": [float(v) if np.isfinite(v) else str(v) for v in values]}
+
+
+def eval_config(cfg: Config, **changes) -> Config:
+    updates = {f"eval.{k}": v for k, v in changes.items() if v is not None}
+    return replace(cfg, updates) if updates else cfg
+
+
+def generator_sources(run_dir: Path, checkpoint: str) -> list[tuple[int, str]]:
+    """[(step, source)] to evaluate: the snapshot ('last'), every training state ('all'), or one step."""
+    from gankit.train.checkpoint import SNAPSHOT_NAME, list_states, load_snapshot
+
+    if checkpoint == "last":
+        _, meta = load_snapshot(run_dir / SNAPSHOT_NAME)
+        return [(int(meta.get("step", -1)), str(run_dir / SNAPSHOT_NAME))]
+    states = list_states(run_dir)
+    if checkpoint == "all":
+        if not states:
+            raise RunDirError(f"{run_dir}: no checkpoints in checkpoints/ to evaluate")
+        return [(step, str(path)) for step, path in states]
+    try:
+        step = int(checkpoint)
+    except ValueError:
+        raise ConfigError(f"--checkpoint must be all, last or a step number, got '{checkpoint}'") from None
+    found = [(s, str(p)) for s, p in states if s == step]
+    if not found:
+        raise RunDirError(f"{run_dir}: no checkpoint at step {step} (have: {', '.join(str(s) for s, _ in states) or 'none'})")
+    return found
+
+
+def _fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def write_results(run_dir: Path, results: dict[int, dict], protocol: dict) -> Path:
+    """eval.json (scores per step + protocol) and scores.csv (step, score, mean, std), merged with earlier ones."""
+    path = run_dir / "eval.json"
+    previous = json.loads(path.read_text()).get("results", {}) if path.is_file() else {}
+    merged = {**previous, **{str(k): v for k, v in results.items()}}
+    ordered = dict(sorted(merged.items(), key=lambda item: int(item[0])))
+    path.write_text(json.dumps({"results": ordered, "protocol": protocol,
+                                "written": datetime.datetime.now().isoformat(timespec="seconds")}, indent=1))
+    with open(run_dir / "scores.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["step", "score", "mean", "std", "runs"])
+        for step, entry in ordered.items():
+            for score, stats in entry["scores"].items():
+                writer.writerow([step, score, stats["mean"], stats["std"], len(stats["values"])])
+    return path
+
+
+def evaluate_run(run_dir: Path, checkpoint: str = "last", device: str = "cpu", inception_weights: str | None = None,
+                 extractor: str | None = None, watch: bool = False, poll_seconds: float = 10.0, log=print, **changes) -> dict:
+    from gankit.generate import load_generator_source
+    from gankit.train.run import read_run_config, run_status
+
+    run_dir = Path(run_dir)
+    cfg = eval_config(read_run_config(run_dir), **changes)
+    evaluator, done = None, {}
+    while True:
+        sources = [] if watch and not (run_dir / "checkpoints").is_dir() else generator_sources(run_dir, "all" if watch else checkpoint)
+        todo = [(step, src) for step, src in sources if step not in done]
+        for step, source in todo:
+            G, info = load_generator_source(run_dir, source, cfg, device)
+            evaluator = evaluator or Evaluator(cfg, info, device, inception_weights, extractor)
+            start = time.perf_counter()
+            done[step] = {"source": Path(source).name, "scores": evaluator.evaluate(G),
+                          "seconds": round(time.perf_counter() - start, 2)}
+            log(f"step {step}: " + ", ".join(f"{k} {_fmt(v['mean'])} ± {_fmt(v['std'])}" for k, v in done[step]["scores"].items()))
+            write_results(run_dir, {step: done[step]}, evaluator.protocol())
+        if not watch or run_status(run_dir) in ("finished", "interrupted", "failed") and not todo:
+            break
+        time.sleep(poll_seconds)
+    if evaluator is None:
+        raise RunDirError(f"{run_dir}: nothing to evaluate")
+    return {"results": done, "protocol": evaluator.protocol(), "path": str(run_dir / "eval.json")}
+
+
+def compare_image_sets(images1: torch.Tensor, images2: torch.Tensor | None, metrics: list[str], fd_extractor: str | None = None,
+                       inception_weights: str | None = None, device: str = "cpu", batch_size: int = 100,
+                       options: MetricOptions = MetricOptions()) -> dict:
+    """Scores between two uint8 image sets (N, C, H, W): input1 plays 'fake', input2 'real' (IS uses input1 only)."""
+    from gankit.metrics.features import tensor_batches
+    from gankit.metrics.inputs import to_signed
+
+    kinds = {METRICS.get(name).extractor for name in metrics}
+    if "points" in kinds:
+        raise ConfigError("modes/coverage work on 2-D points, not image sets")
+    if images2 is None and any(name not in ("is", "fd_is") for name in metrics):
+        raise ConfigError("--input2 is needed for every metric but --isc")
+    scores, protocol = {}, {"input1_items": len(images1), "input2_items": 0 if images2 is None else len(images2)}
+    for kind in sorted(kinds):
+        if kind == "domain" and not fd_extractor:
+            raise ConfigError("fd metrics need --fd EXTRACTOR (digits, fashion_mnist)")
+        extractor = make_extractor("inception" if kind == "inception" else fd_extractor, device, inception_weights)
+        fake = extract(extractor, (to_signed(b) for b in tensor_batches(images1, batch_size)))
+        real = extract(extractor, (to_signed(b) for b in tensor_batches(images2, batch_size))) if images2 is not None else fake
+        for name in metrics:
+            if METRICS.get(name).extractor == kind:
+                scores.update(METRICS.get(name).compute(real, fake, options))
+        protocol[kind] = extractor.protocol
+    return {"scores": scores, "protocol": protocol | {"gankit_version": __version__}}

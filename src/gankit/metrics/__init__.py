@@ -1,0 +1,1 @@
+"""Metrics: features -> statistics -> score (pure functions), extractors, evaluation."""

@@ -1,0 +1,177 @@
+import csv
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gankit.cli import main
+from gankit.config import DataConfig, load_config
+from gankit.data import load_dataset
+from gankit.data.image_io import to_uint8
+from gankit.errors import ConfigError
+from gankit.evaluate import Evaluator, compare_image_sets, eval_config
+from gankit.metrics.classifiers import weights_path
+from gankit.metrics.suite import METRICS
+from gankit.train.run import read_run_config
+
+TINY = ["--set", "data.size=8", "--set", "model.g_dim=8", "--set", "model.d_dim=8", "--set", "train.batch_size=16",
+        "--set", "train.n_critic=1", "--set", "train.checkpoint_every=2", "--no-progress"]
+EVAL = ["--num-samples", "64", "--num-real", "200"]
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval") / "run"
+    assert main(["train", "wgan_gp_digits", "--out", str(out), "--steps", "4", *TINY]) == 0
+    return out
+
+
+def test_eval_writes_scores_with_protocol(digits_run, capsys):
+    assert main(["eval", str(digits_run), "--metrics", "fd,fd_is,fd_kid,fd_prc", "--runs", "2", "--reference", "train", *EVAL]) == 0
+    data = json.loads((digits_run / "eval.json").read_text())
+    scores = data["results"]["4"]["scores"]
+    assert set(scores) == {"fd", "fd_is", "fd_kid", "fd_precision", "fd_recall"}
+    assert all(len(s["values"]) == 2 and s["std"] >= 0 for s in scores.values())
+    assert scores["fd"]["values"][0] != scores["fd"]["values"][1]  # independent fake sets
+    protocol = data["protocol"]
+    domain = protocol["extractors"]["domain"]
+    assert domain["weights_sha256"] == hashlib.sha256(weights_path("digits").read_bytes()).hexdigest()
+    assert "FD is not FID" in domain["extractor"]
+    assert protocol["real_items"]["domain"] == 200 and protocol["fake_items_per_run"] == 64
+    assert protocol["reference_split"] == "train" and protocol["runs"] == 2 and protocol["gankit_version"]
+    rows = list(csv.DictReader(open(digits_run / "scores.csv")))
+    assert {r["score"] for r in rows} == set(scores) and all(r["step"] == "4" for r in rows)
+    assert "step 4: fd" in capsys.readouterr().out
+
+
+def test_eval_after_train_covers_every_checkpoint(digits_run):
+    assert main(["eval", str(digits_run), "--metrics", "fd", "--checkpoint", "all", *EVAL]) == 0
+    results = json.loads((digits_run / "eval.json").read_text())["results"]
+    assert {"2", "4"} <= set(results)
+    assert main(["eval", str(digits_run), "--metrics", "fd", "--checkpoint", "2", *EVAL]) == 0
+    assert main(["eval", str(digits_run), "--metrics", "fd", "--checkpoint", "3", *EVAL]) == 2
+
+
+def test_watch_stops_when_the_run_is_finished(digits_run, capsys):
+    assert json.loads((digits_run / "status.json").read_text())["state"] == "finished"
+    assert main(["eval", str(digits_run), "--metrics", "fd", "--watch", "--poll", "0.1", *EVAL]) == 0
+    out = capsys.readouterr().out
+    assert "step 2:" in out and "step 4:" in out
+
+
+def test_scores_do_not_depend_on_batch_size(digits_run):
+    cfg = eval_config(read_run_config(digits_run), metrics=["fd", "fd_prc"], num_samples=50, num_real=100)
+    from gankit.generate import load_generator
+
+    G, _, info, _ = load_generator(digits_run)
+    a = Evaluator(eval_config(cfg, batch_size=7), info).evaluate(G)
+    b = Evaluator(eval_config(cfg, batch_size=50), info).evaluate(G)
+    for key in a:
+        assert a[key]["mean"] == pytest.approx(b[key]["mean"], rel=1e-5, abs=1e-6), key
+
+
+def test_training_with_eval_every_logs_scores(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "wgan_gp_digits", "--out", str(out), "--steps", "4", *TINY, "--set", "eval.every=2",
+                 "--set", "eval.metrics=[fd]", "--set", "eval.num_samples=32", "--set", "eval.num_real=64"]) == 0
+    evals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"eval"' in line]
+    assert [e["step"] for e in evals] == [2, 4] and all(e["eval"]["fd"] > 0 for e in evals)
+
+
+def test_real_train_and_test_digits_are_close_in_fd():
+    """The floor a generator is measured against: real vs real is far below real vs noise."""
+    train = load_dataset(DataConfig(name="digits"), "train")
+    test = load_dataset(DataConfig(name="digits"), "test")
+    real_a, real_b = to_uint8(train.get(torch.arange(600))["x"]), to_uint8(test.get(torch.arange(180))["x"])
+    noise = torch.randint(0, 256, (180, 1, 32, 32), dtype=torch.uint8)
+    floor = compare_image_sets(real_b, real_a, ["fd"], "digits")["scores"]["fd"]
+    far = compare_image_sets(noise, real_a, ["fd"], "digits")["scores"]["fd"]
+    assert floor < 0.1 * far
+    from gankit.metrics.suite import MetricOptions
+
+    score = compare_image_sets(real_b, None, ["fd_is"], "digits", options=MetricOptions(is_splits=1))["scores"]["fd_is"]
+    assert score > 9  # confident, evenly spread classes on real digits: IS near 10
+
+
+def test_toy_runs_default_to_mode_metrics(tmp_path, capsys):
+    out = tmp_path / "toy"
+    assert main(["train", "wgan_gp_toy_25gaussians", "--out", str(out), "--steps", "2", "--no-progress",
+                 "--set", "data.num_train=1000", "--set", "model.g_dim=16", "--set", "model.d_dim=16"]) == 0
+    assert main(["eval", str(out), "--num-samples", "1500", "--num-real", "500"]) == 0
+    scores = json.loads((out / "eval.json").read_text())["results"]["2"]["scores"]
+    assert {"modes_covered", "high_quality", "reverse_kl", "C", "log_p"} <= set(scores)
+    assert 0 <= scores["C"]["mean"] <= 1 and scores["modes_covered"]["mean"] <= 25
+
+
+def test_unfit_metrics_are_config_errors(digits_run):
+    cfg = eval_config(read_run_config(digits_run), metrics=["modes"])
+    from gankit.generate import load_generator
+
+    _, _, info, _ = load_generator(digits_run)
+    with pytest.raises(ConfigError, match="do not fit image data"):
+        Evaluator(cfg, info)
+
+
+def _write_npz(path, images):
+    np.savez(path, images=images.permute(0, 2, 3, 1).numpy())
+    return path
+
+
+def test_metrics_command_on_folders_and_npz(tmp_path, capsys, digits_run):
+    assert main(["sample", str(digits_run), "--num", "40", "--out", str(tmp_path / "fake")]) == 0
+    real = to_uint8(load_dataset(DataConfig(name="digits", size=8), "test").get(torch.arange(40))["x"])
+    _write_npz(tmp_path / "real.npz", real)
+    capsys.readouterr()
+    code = main(["metrics", "--input1", str(tmp_path / "fake"), "--input2", str(tmp_path / "real.npz"), "--fd", "digits", "--json",
+                 "--kid-subsets", "5", "--kid-subset-size", "20"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0 and {"fd", "fd_kid", "fd_is", "fd_precision", "fd_recall"} <= set(result["scores"])
+    assert result["protocol"]["input1_items"] == 40
+    # The same set against itself: FD 0, precision = recall = 1.
+    main(["metrics", "--input1", str(tmp_path / "real.npz"), "--input2", str(tmp_path / "real.npz"), "--fd", "digits", "--json",
+          "--kid-subsets", "5", "--kid-subset-size", "20"])
+    same = json.loads(capsys.readouterr().out)["scores"]
+    assert same["fd"] == pytest.approx(0, abs=1e-6) and same["fd_precision"] == 1.0
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--input1", "X"], "choose at least one of --fid"),
+    (["--input1", "missing.npz", "--fd", "digits"], "missing.npz: no such file"),
+    (["--input1", "bad.npz", "--fd", "digits"], "'images' must be uint8 (N, H, W, 1|3)"),
+    (["--input1", "real.npz", "--input2", "real.npz", "--fid"], "weights-inception-2015-12-05-6726825d.pth"),
+    (["--input1", "real.npz", "--input2", "real.npz", "--fd", "cifar"], "unknown domain classifier 'cifar'"),
+])
+def test_metrics_command_errors(tmp_path, capsys, monkeypatch, args, fragment):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GANKIT_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
+    _write_npz(tmp_path / "real.npz", torch.zeros(4, 1, 8, 8, dtype=torch.uint8))
+    np.savez(tmp_path / "bad.npz", images=np.zeros((4, 8, 8), np.float32))
+    code = main(["metrics", *args])
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and "Traceback" not in err
+
+
+def test_fid_through_the_cli_with_a_weights_file(tmp_path, capsys):
+    """Inception FID/IS/KID end to end with seeded random weights (the real file is not needed here)."""
+    from formats import randomize_inception
+    from gankit.metrics.inception import FIDInceptionV3
+
+    torch.save(randomize_inception(FIDInceptionV3(), 0).state_dict(), tmp_path / "w.pth")
+    g = torch.Generator().manual_seed(0)
+    a = torch.randint(0, 256, (6, 3, 16, 16), generator=g, dtype=torch.uint8)
+    _write_npz(tmp_path / "a.npz", a)
+    _write_npz(tmp_path / "b.npz", 255 - a)
+    code = main(["metrics", "--input1", str(tmp_path / "a.npz"), "--input2", str(tmp_path / "b.npz"), "--fid", "--isc",
+                 "--kid", "--json", "--inception-weights", str(tmp_path / "w.pth"), "--is-splits", "2",
+                 "--kid-subsets", "2", "--kid-subset-size", "4"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0 and result["scores"]["fid"] > 0 and result["scores"]["is"] >= 1
+    assert result["protocol"]["inception"]["weights_sha256"] == hashlib.sha256((tmp_path / "w.pth").read_bytes()).hexdigest()
+
+
+def test_every_metric_is_registered_with_a_description():
+    assert {"fid", "kid", "is", "prc", "dc", "fd", "fd_kid", "fd_is", "fd_prc", "modes", "coverage"} <= set(METRICS.names())
+    assert all(METRICS.get(n).description for n in METRICS.names())
