@@ -18,7 +18,8 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/gankit train wgan_gp_digits --out runs/demo --overwrite
-	@echo "samples: runs/demo/samples/ (last grid: $$(ls runs/demo/samples | tail -n 1))"
+	$(VENV)/bin/gankit eval runs/demo
+	@echo "samples: runs/demo/samples/ (last grid: $$(ls runs/demo/samples | tail -n 1)); scores: runs/demo/eval.json"
 
 test: $(STAMP)
 	$(PY) -m pytest -q
