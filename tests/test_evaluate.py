@@ -169,6 +169,16 @@ def test_fid_through_the_cli_with_a_weights_file(tmp_path, capsys):
                  "--kid-subsets", "2", "--kid-subset-size", "4"])
     result = json.loads(capsys.readouterr().out)
     assert code == 0 and result["scores"]["fid"] > 0 and result["scores"]["is"] >= 1
+    # torch-fidelity's formula on the same network's pool3 features: float32 means, float64 covariances,
+    # Tr sqrt(S1 S2) from the general eigenvalues of the product.
+    from gankit.metrics.inception import load_inception
+
+    model = load_inception(tmp_path / "w.pth")
+    f1, f2 = model(a)["pool3"].numpy(), model(255 - a)["pool3"].numpy()
+    mu1, mu2, s1, s2 = f1.mean(0), f2.mean(0), np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
+    tr = np.sum(np.sqrt(np.linalg.eigvals(s1 @ s2)).real)
+    reference = float((mu1 - mu2) @ (mu1 - mu2) + np.trace(s1) + np.trace(s2) - 2 * tr)
+    assert result["scores"]["fid"] == pytest.approx(reference, rel=1e-4)
     assert result["protocol"]["inception"]["weights_sha256"] == hashlib.sha256((tmp_path / "w.pth").read_bytes()).hexdigest()
 
 

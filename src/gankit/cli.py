@@ -142,10 +142,11 @@ def eval_command(run_dir, metrics, num_samples, num_real, reference, runs, check
 @click.option("--is-splits", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--kid-subsets", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--kid-subset-size", type=click.IntRange(min=2), default=1000, show_default=True)
+@click.option("--seed", type=int, default=2020, show_default=True, help="RNG seed of KID subsets and IS shuffling.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 def metrics_command(input1, input2, fid, kid, isc, prc, fd_extractor, as_json, inception_weights, is_splits,
-                    kid_subsets, kid_subset_size, batch_size, device) -> None:
+                    kid_subsets, kid_subset_size, seed, batch_size, device) -> None:
     """Scores between two image sets, like torch-fidelity's `fidelity` command."""
     import json
 
@@ -161,7 +162,7 @@ def metrics_command(input1, input2, fid, kid, isc, prc, fd_extractor, as_json, i
         raise click.UsageError("choose at least one of --fid, --kid, --isc, --prc, --fd EXTRACTOR")
     images1 = load_image_set(input1)
     images2 = load_image_set(input2) if input2 else None
-    options = MetricOptions(is_splits, kid_subsets, kid_subset_size)
+    options = MetricOptions(is_splits, kid_subsets, kid_subset_size, seed)
     result = compare_image_sets(images1, images2, names, fd_extractor, str(inception_weights) if inception_weights else None,
                                 str(resolve_device(device)), batch_size, options)
     if as_json:

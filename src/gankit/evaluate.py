@@ -50,7 +50,7 @@ class Evaluator:
 
             modes = toy_modes(cfg.data.distribution, cfg.data.modes, cfg.data.seed)
         e = cfg.eval
-        self.options = MetricOptions(e.is_splits, e.kid_subsets, e.kid_subset_size, e.seed, modes)
+        self.options = MetricOptions(e.is_splits, e.kid_subsets, e.kid_subset_size, modes=modes)
 
     def _real_features(self):
         e = self.cfg.eval
@@ -103,7 +103,7 @@ class Evaluator:
         return {"metrics": self.metrics, "extractors": {k: x.protocol for k, x in self.extractors.items()},
                 "image_size": list(self.info.shape), "real_items": self.real_counts, "reference_split": e.reference,
                 "reference_data": self.cfg.data.model_dump(mode="json"), "fake_items_per_run": e.num_samples,
-                "runs": e.runs, "seed": e.seed, "is_splits": e.is_splits,
+                "runs": e.runs, "seed": e.seed, "is_splits": e.is_splits, "metric_rng_seed": self.options.seed,
                 "kid": {"subsets": e.kid_subsets, "subset_size": e.kid_subset_size}, "gankit_version": __version__}
 
 

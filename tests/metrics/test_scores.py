@@ -67,9 +67,24 @@ def test_inception_score_bounds():
     assert inception_score(np.zeros((100, 10)), splits=10)[0] == pytest.approx(1.0)
     confident = np.full((100, 10), -50.0)
     confident[np.arange(100), np.arange(100) % 10] = 50.0
-    mean, std = inception_score(confident, splits=10)
+    mean, std = inception_score(confident, splits=10, shuffle_seed=None)
     assert mean == pytest.approx(10.0, rel=1e-6) and std < 1e-6
     assert inception_score(confident, splits=1)[0] == pytest.approx(10.0, rel=1e-6)
+
+
+def test_inception_score_splits_as_torch_fidelity():
+    """Split i holds rows i*N//splits .. (i+1)*N//splits - 1 of the shuffled samples."""
+    logits = RNG.standard_normal((7, 4)) * 3
+    perm = np.random.RandomState(5).permutation(7)
+
+    def score(part):
+        p = np.exp(part) / np.exp(part).sum(1, keepdims=True)
+        return np.exp((p * (np.log(p) - np.log(p.mean(0)))).sum(1).mean())
+
+    shuffled = logits[perm]
+    expected = [score(shuffled[0:2]), score(shuffled[2:4]), score(shuffled[4:7])]
+    mean, std = inception_score(logits, splits=3, shuffle_seed=5)
+    assert mean == pytest.approx(np.mean(expected)) and std == pytest.approx(np.std(expected))
 
 
 def test_precision_recall_density_coverage():

@@ -1,4 +1,7 @@
-"""Image sets for `gankit metrics`: a folder of PNG/JPEG files or an .npz with uint8 `images` (N, H, W, C)."""
+"""Image sets for `gankit metrics`: a folder of PNG/JPEG files or an .npz with uint8 `images` (N, H, W, C).
+
+A folder is read as torch-fidelity reads one: its own *.png, *.jpg, *.jpeg files (not sub-folders), in
+name order, decoded to RGB."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gankit.data.image_io import IMAGE_SUFFIXES, read_image
+from gankit.data.image_io import read_image
 from gankit.errors import DataError
+
+FOLDER_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def load_image_set(path: str | Path) -> torch.Tensor:
@@ -28,14 +33,15 @@ def load_image_set(path: str | Path) -> torch.Tensor:
         return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
     if not path.is_dir():
         raise DataError(f"{path}: expected a folder of images or an .npz file")
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in FOLDER_SUFFIXES and p.is_file())
     if not files:
         raise DataError(f"{path}: no PNG/JPEG images found")
     arrays = [read_image(f, "RGB") for f in files]
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
         odd = next(f for f, a in zip(files, arrays) if a.shape != arrays[0].shape)
-        raise DataError(f"{odd}: size {odd and read_image(odd).shape[:2]} differs from {arrays[0].shape[:2]} of the other images")
+        size = next(a.shape[:2] for a in arrays if a.shape != arrays[0].shape)
+        raise DataError(f"{odd}: size {size} differs from {arrays[0].shape[:2]} of the other images")
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 
 
