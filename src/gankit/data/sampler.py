@@ -1,4 +1,6 @@
-"""Index sampler with a resumable position: epochs of seeded permutations, whole batches only."""
+"""Index sampler with a resumable position: epochs of seeded permutations (or, with data weights, of
+indices drawn with replacement in proportion to the weights, as AdaGAN's reweighted data), whole
+batches only."""
 from __future__ import annotations
 
 import torch
@@ -9,10 +11,14 @@ from gankit.errors import DataError
 class InfiniteSampler:
     """Yields index batches (int64, CPU) forever; `state_dict()` captures the exact position."""
 
-    def __init__(self, num_items: int, batch_size: int, seed: int = 0, shuffle: bool = True):
+    def __init__(self, num_items: int, batch_size: int, seed: int = 0, shuffle: bool = True,
+                 weights: torch.Tensor | None = None):
         if num_items < batch_size:
             raise DataError(f"the dataset has {num_items} items, fewer than train.batch_size {batch_size}")
+        if weights is not None and (len(weights) != num_items or not torch.all(weights >= 0) or weights.sum() <= 0):
+            raise DataError(f"data weights must be {num_items} non-negative numbers with a positive sum")
         self.num_items, self.batch_size, self.shuffle = num_items, batch_size, shuffle
+        self.weights = None if weights is None else weights.double().cpu()
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch, self.position = 0, 0
         self.order = self._new_order()
@@ -22,6 +28,8 @@ class InfiniteSampler:
         return self.num_items // self.batch_size
 
     def _new_order(self) -> torch.Tensor:
+        if self.weights is not None:  # one epoch's draws at once: a single multinomial call per epoch
+            return torch.multinomial(self.weights, self.num_items, replacement=True, generator=self.generator)
         if self.shuffle:
             return torch.randperm(self.num_items, generator=self.generator)
         return torch.arange(self.num_items)

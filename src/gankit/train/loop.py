@@ -53,7 +53,8 @@ def seed_everything(seed: int) -> None:
 
 
 class Trainer:
-    def __init__(self, cfg: Config, run_dir: Path, progress: bool | None = None):
+    def __init__(self, cfg: Config, run_dir: Path, progress: bool | None = None,
+                 data_weights: torch.Tensor | None = None):
         self.cfg, self.run_dir, self.progress = cfg, Path(run_dir), progress
         self.device = resolve_device(cfg.train.device)
         if cfg.train.threads:
@@ -67,7 +68,7 @@ class Trainer:
         self.optimizers = [torch.optim.Adam(s.module.parameters(), lr=s.lr, betas=(cfg.optim.beta1, cfg.optim.beta2),
                                             eps=cfg.optim.eps, fused=True) for s in self.train_steps]
         self._params = {name: list(m.parameters()) for name, m in self.family.modules.items()}
-        self.sampler = InfiniteSampler(len(self.data), cfg.train.batch_size, seed=cfg.train.seed)
+        self.sampler = InfiniteSampler(len(self.data), cfg.train.batch_size, seed=cfg.train.seed, weights=data_weights)
         self.ema = EMA(self.family.generator, cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
         self.fixed_z = self.family.latent(cfg.train.grid_size, torch.Generator().manual_seed(cfg.train.seed))
         self.total_steps = cfg.total_steps(len(self.data))
