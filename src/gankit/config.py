@@ -55,6 +55,7 @@ class ModelConfig(Section):
     d_dim: int = Field(64, ge=1, description="discriminator width (DIM)")
     g_layers: int | None = Field(None, ge=1, description="generator depth; None = the architecture's own")
     d_layers: int | None = Field(None, ge=1, description="discriminator depth; None = the architecture's own")
+    activation: Literal["relu", "tanh"] = Field("relu", description="hidden activation of toy_mlp (AdaGAN: tanh)")
     g_norm: str = Field("batch", description="generator normalization: batch, none")
     d_norm: str = Field("none", description="discriminator normalization: none, batch, layer")
 
@@ -112,6 +113,20 @@ class EvalConfig(Section):
     kid_subset_size: int = Field(1000, ge=2)
 
 
+class BoostConfig(Section):
+    """AdaGAN (family adagan): the other sections configure each component GAN."""
+
+    steps: int = Field(10, ge=1, description="mixture components T (AdaGAN steps)")
+    beta: Literal["uniform", "constant"] = Field("uniform", description="mixture weight of component t: 1/(t+1) or constant")
+    beta_constant: float = Field(0.5, gt=0, le=1)
+    reweight: Literal["theory_star", "theory_dagger", "topk"] = Field("theory_star", description="data reweighting rule")
+    topk_fraction: float = Field(0.5, gt=0, le=1)
+    component_family: str = Field("gan", description="family of every component")
+    classifier_epochs: int = Field(10, ge=1, description="epochs of the real-vs-mixture classifier")
+    classifier_lr: float = Field(8e-4, gt=0)
+    classifier_batch_size: int = Field(256, ge=1)
+
+
 class Config(Section):
     name: str = "custom"
     description: str = ""
@@ -122,6 +137,7 @@ class Config(Section):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    boost: BoostConfig = Field(default_factory=BoostConfig)
 
     def total_steps(self, num_train: int) -> int:
         """Generator iterations to run: `train.steps`, or `train.epochs` converted (D steps use data)."""

@@ -60,8 +60,19 @@ def read_run_config(run_dir: Path) -> Config:
     return config_from_dict(data, str(path))
 
 
+def _driver(cfg: Config):
+    """A family that trains around the loop (AdaGAN's boosting) supplies `train_run`; others use the loop."""
+    from gankit.families import FAMILIES
+
+    return getattr(FAMILIES.get(cfg.family), "train_run", None)
+
+
 def train(cfg: Config, out: Path, overwrite: bool = False, progress: bool | None = None) -> dict:
     check_run_dir(out, overwrite)
+    if driver := _driver(cfg):
+        run_dir = prepare_run_dir(out, overwrite)
+        write_config(run_dir, cfg)
+        return driver(cfg, run_dir, progress) | {"run_dir": str(run_dir)}
     trainer = Trainer(cfg, out, progress)  # data and models first: a user error leaves no run directory behind
     run_dir = prepare_run_dir(out, overwrite)
     write_config(run_dir, cfg)
@@ -80,6 +91,10 @@ def resume(run_dir: Path, steps: int | None = None, device: str | None = None, p
         changes["train.device"] = device
     if changes:
         cfg = replace(cfg, changes)
+    if driver := _driver(cfg):
+        if changes:
+            write_config(run_dir, cfg)
+        return driver(cfg, run_dir, progress, resume=True) | {"run_dir": str(run_dir)}
     trainer = Trainer(cfg, run_dir, progress)
     trainer.resume()
     if steps is not None and steps < trainer.step:

@@ -1,0 +1,117 @@
+"""AdaGAN (Tolstikhin et al. 2017): a mixture of GANs trained one after another, each on the data
+reweighted towards what the mixture so far misses (reference `adagan.py`, `adagan_gmm.py`).
+
+Boosting step t: beta_t = 1/(t+1) (or a constant); for t > 0 a classifier separates real data from
+mixture samples, its outputs give density ratios and data weights (theory_star by default); component t
+is an ordinary gankit GAN (`boost.component_family`, configured by the other sections) trained by the
+one training loop on data drawn with those weights, in `components/cTT/`; the mixture weights become
+(1 - beta) * old + [beta]. The snapshot `generator.safetensors` holds all T components and the mixture
+weights (zero for components not trained yet), so `gankit sample` and `gankit eval` read it as any run.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gankit import __version__
+from gankit.boosting import REWEIGHTING, density_ratios, topk_weights
+from gankit.config import Config, replace
+from gankit.data.base import DataInfo
+from gankit.families.base import FAMILIES
+
+
+class Mixture(nn.Module):
+    """T generators and their mixture weights; sampling picks a component per sample by weight."""
+
+    def __init__(self, components: list[nn.Module]):
+        super().__init__()
+        self.components = nn.ModuleList(components)
+        self.register_buffer("weights", torch.zeros(len(components), dtype=torch.float64))
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        raise TypeError("sample a Mixture with AdaGAN.generate (each sample needs a component draw)")
+
+
+def component_config(cfg: Config, t: int) -> Config:
+    return replace(cfg, {"family": cfg.boost.component_family, "train.seed": cfg.train.seed * 1000 + t,
+                         "name": f"{cfg.name}-c{t:02d}", "eval.every": 0})
+
+
+@FAMILIES.register("adagan")
+class AdaGAN:
+    """Not trained by the loop directly: `train_run` boosts components, each trained by the loop."""
+
+    @classmethod
+    def build_generator(cls, cfg: Config, info: DataInfo) -> Mixture:
+        component = FAMILIES.get(cfg.boost.component_family)
+        return Mixture([component.build_generator(component_config(cfg, t), info) for t in range(cfg.boost.steps)])
+
+    @classmethod
+    def generate(cls, G: Mixture, cfg: Config, n: int, device, generator: torch.Generator | None = None) -> torch.Tensor:
+        component = FAMILIES.get(cfg.boost.component_family)
+        choice = torch.multinomial(G.weights.cpu(), n, replacement=True, generator=generator)  # (n,)
+        out = None
+        for k in range(len(G.components)):
+            rows = (choice == k).nonzero().squeeze(1)
+            if len(rows) == 0:
+                continue
+            part = component.generate(G.components[k], cfg, len(rows), device, generator)
+            if out is None:
+                out = part.new_empty((n, *part.shape[1:]))
+            out[rows.to(part.device)] = part
+        return out
+
+    @classmethod
+    def train_run(cls, cfg: Config, run_dir: Path, progress: bool | None, resume: bool = False) -> dict:
+        from gankit.train.boost import run_boosting
+
+        return run_boosting(cfg, Path(run_dir), progress, resume)
+
+
+def train_classifier(real: torch.Tensor, fake: torch.Tensor, cfg: Config, seed: int) -> nn.Module:
+    """Real (label 1) vs mixture (label 0) with BCE and Adam; an MLP shaped like the discriminator."""
+    from gankit.models.toy import mlp
+
+    torch.manual_seed(seed)
+    dim = real.shape[1]
+    net = mlp([dim, cfg.model.d_dim, cfg.model.d_dim, 1], activation=cfg.model.activation)
+    x = torch.cat([real, fake])
+    y = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))])
+    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.boost.classifier_lr, betas=(cfg.optim.beta1, 0.999), fused=True)
+    b = cfg.boost.classifier_batch_size
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(cfg.boost.classifier_epochs):
+        order = torch.randperm(len(x), generator=generator)
+        for start in range(0, len(order) - b + 1, b):
+            idx = order[start:start + b]
+            loss = F.binary_cross_entropy_with_logits(net(x[idx]).squeeze(1), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return net.eval()
+
+
+def data_weights(cfg: Config, real: torch.Tensor, mixture_samples: torch.Tensor, beta: float, seed: int) -> np.ndarray:
+    """Weights of the training points for the next component (sum 1)."""
+    classifier = train_classifier(real, mixture_samples, cfg, seed)
+    with torch.no_grad():
+        prob_real = torch.sigmoid(classifier(real).squeeze(1)).double().numpy()
+    ratios = density_ratios(prob_real)
+    if cfg.boost.reweight == "topk":
+        return topk_weights(ratios, cfg.boost.topk_fraction)
+    return REWEIGHTING[cfg.boost.reweight](ratios, beta)
+
+
+def snapshot_metadata(cfg: Config, info: DataInfo, completed: int) -> dict:
+    return {"config": cfg.to_dict(), "data_info": info.to_dict(), "step": completed, "ema": cfg.train.ema_decay > 0,
+            "components": completed, "gankit_version": __version__}
+
+
+def read_boost_state(run_dir: Path) -> dict:
+    path = run_dir / "boost.json"
+    return json.loads(path.read_text()) if path.is_file() else {"completed": 0, "mixture_weights": [], "steps": []}

@@ -1,0 +1,139 @@
+"""The AdaGAN driver: boosting steps around the one training loop (see gankit.families.adagan)."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from PIL import Image
+
+from gankit.boosting import mixture_weights_after, next_mixture_weight
+from gankit.config import Config
+from gankit.data import load_dataset
+from gankit.data.image_io import save_png
+from gankit.families import FAMILIES
+from gankit.families.adagan import (Mixture, component_config, data_weights, read_boost_state,
+                                    snapshot_metadata)
+from gankit.generate import load_generator
+from gankit.train import checkpoint as ckpt
+from gankit.train.loop import Trainer, resolve_device
+from gankit.train.run import prepare_run_dir, write_config
+from gankit.train.status import write_status
+
+
+def evaluate_mixture(cfg: Config, mixture: Mixture, real: torch.Tensor, seed: int) -> dict:
+    """The card's evaluation: 500 real points, 1,000 mixture samples and 500 more for the KDE bandwidth."""
+    from gankit.data.toy2d import toy_modes
+    from gankit.metrics.modes import adagan_coverage, mode_metrics
+
+    family = FAMILIES.get(cfg.family)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        samples = family.generate(mixture, cfg, 1500, "cpu", generator).double().numpy()
+    scores = adagan_coverage(real[:500].double().numpy(), samples[:1000], samples[1000:])
+    result = {"log_p": scores["log_p"], "C": scores["C"]}
+    if cfg.data.name == "toy2d" and cfg.data.distribution != "swissroll":
+        result |= mode_metrics(samples[:1000], *toy_modes(cfg.data.distribution, cfg.data.modes, cfg.data.seed))
+    return result
+
+
+def step_image(real: np.ndarray, weights: np.ndarray, samples: np.ndarray, title: str) -> np.ndarray:
+    """Real data sized and coloured by its weight for the step, mixture samples on top."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    scaled = weights / weights.max() if weights.max() > 0 else weights
+    ax.scatter(real[:, 0], real[:, 1], s=2 + 30 * scaled, c=scaled, cmap="Blues", vmin=-0.3, vmax=1, alpha=0.6,
+               linewidths=0, label="real (size = data weight)")
+    ax.scatter(samples[:, 0], samples[:, 1], s=3, c="tab:orange", alpha=0.7, linewidths=0, label="mixture")
+    ax.set_title(title, fontsize=8)
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=6, markerscale=2)
+    fig.tight_layout()
+    fig.canvas.draw()
+    image = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy()
+    plt.close(fig)
+    return image
+
+
+def load_mixture(cfg: Config, info, run_dir: Path, weights: list[float]) -> Mixture:
+    mixture = FAMILIES.get("adagan").build_generator(cfg, info)
+    for t in range(len(weights)):
+        G, _, _, _ = load_generator(run_dir / "components" / f"c{t:02d}")
+        mixture.components[t].load_state_dict(G.state_dict())
+    mixture.weights[: len(weights)] = torch.tensor(weights, dtype=torch.float64)
+    return mixture.eval()
+
+
+def train_component(cfg: Config, run_dir: Path, t: int, weights: torch.Tensor | None, progress) -> dict:
+    folder = run_dir / "components" / f"c{t:02d}"
+    comp_cfg = component_config(cfg, t)
+    if ckpt.list_states(folder):  # resume inside a component
+        trainer = Trainer(comp_cfg, folder, progress, weights)
+        trainer.resume()
+    else:
+        prepare_run_dir(folder, overwrite=True)
+        write_config(folder, comp_cfg)
+        trainer = Trainer(comp_cfg, folder, progress, weights)
+    return trainer.run()
+
+
+def run_boosting(cfg: Config, run_dir: Path, progress: bool | None, resume: bool) -> dict:
+    start = time.perf_counter()
+    resolve_device(cfg.train.device)
+    real = load_dataset(cfg.data, "train")
+    info = real.info
+    state = read_boost_state(run_dir) if resume else {"completed": 0, "mixture_weights": [], "steps": []}
+    iterations = 0
+    write_status(run_dir, "running", state["completed"])
+    log = open(run_dir / "log.txt", "a")
+    for t in range(state["completed"], cfg.boost.steps):
+        beta = next_mixture_weight(t, cfg.boost.beta, cfg.boost.beta_constant)
+        weights_path = run_dir / "components" / f"c{t:02d}.weights.pt"
+        if weights_path.is_file():
+            weights = torch.load(weights_path, weights_only=True)
+        elif t == 0:
+            weights = torch.full((len(real),), 1.0 / len(real), dtype=torch.float64)
+        else:
+            mixture = load_mixture(cfg, info, run_dir, state["mixture_weights"])
+            generator = torch.Generator().manual_seed(cfg.train.seed * 1000 + 500 + t)
+            with torch.no_grad():
+                fake = FAMILIES.get("adagan").generate(mixture, cfg, len(real), "cpu", generator).float()
+            weights = torch.from_numpy(data_weights(cfg, real.x, fake, beta, cfg.train.seed + t))
+        weights_path.parent.mkdir(parents=True, exist_ok=True)
+        ckpt.atomic_write(weights_path, lambda tmp: torch.save(weights, tmp))
+        iterations += train_component(cfg, run_dir, t, weights, progress)["steps"]
+        state["mixture_weights"] = mixture_weights_after(state["mixture_weights"], beta)
+        mixture = load_mixture(cfg, info, run_dir, state["mixture_weights"])
+        ckpt.save_snapshot(run_dir / ckpt.SNAPSHOT_NAME, mixture, snapshot_metadata(cfg, info, t + 1))
+        scores = evaluate_mixture(cfg, mixture, real.x, cfg.train.seed * 1000 + 900 + t)
+        line = f"AdaGAN step {t + 1}/{cfg.boost.steps}: Evaluating: log_p={scores['log_p']:.3f}, C={scores['C']:.3f}"
+        if "modes_covered" in scores:
+            line += f"; modes covered {scores['modes_covered']}/{scores['modes_total']}, high quality {scores['high_quality']:.3f}"
+        print(line, flush=True)
+        log.write(line + "\n")
+        log.flush()
+        with open(run_dir / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps({"step": t + 1, "boost": scores, "beta": beta, "time": time.time()}) + "\n")
+        with torch.no_grad():
+            shown = FAMILIES.get("adagan").generate(mixture, cfg, 1000, "cpu", torch.Generator().manual_seed(t)).numpy()
+        image = step_image(real.x[:2000].numpy(), weights[:2000].numpy(), shown,
+                           f"step {t + 1}: log_p {scores['log_p']:.2f}, C {scores['C']:.2f}")
+        save_png(image, run_dir / "boost" / f"step-{t + 1:02d}.png")
+        state["completed"] = t + 1
+        state["steps"].append({"step": t + 1, "beta": beta, **scores})
+        (run_dir / "boost.json").write_text(json.dumps(state, indent=1))
+    log.close()
+    strip = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((run_dir / "boost").glob("step-*.png"))]
+    if strip:
+        save_png(np.concatenate(strip, axis=1), run_dir / "boost" / "strip.png")
+    write_status(run_dir, "finished", state["completed"])
+    seconds = time.perf_counter() - start
+    return {"steps": cfg.boost.steps, "seconds": seconds, "final_step": state["completed"],
+            "it_per_s": iterations / max(seconds, 1e-9), "run_dir": str(run_dir), "boost": state["steps"]}
