@@ -22,6 +22,7 @@ demo: $(STAMP)
 	@echo "samples: runs/demo/samples/ (last grid: $$(ls runs/demo/samples | tail -n 1)); scores: runs/demo/eval.json"
 
 test: $(STAMP)
+	$(PY) -m ruff check src tests scripts benchmarks
 	$(PY) -m pytest -q
 
 clean:

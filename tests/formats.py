@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import gzip
+import math
 import pickle
 import struct
 from pathlib import Path
-
-import math
 
 import numpy as np
 import torch

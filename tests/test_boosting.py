@@ -1,8 +1,14 @@
 import numpy as np
 import pytest
 
-from gankit.boosting import (density_ratios, mixture_weights_after, next_mixture_weight, theory_dagger_weights,
-                             theory_star_weights, topk_weights)
+from gankit.boosting import (
+    density_ratios,
+    mixture_weights_after,
+    next_mixture_weight,
+    theory_dagger_weights,
+    theory_star_weights,
+    topk_weights,
+)
 
 
 def reference_theory_star(ratios, beta):

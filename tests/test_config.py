@@ -84,7 +84,9 @@ def test_steps_and_epochs_are_exclusive():
 
 def test_config_is_frozen_and_round_trips():
     cfg = load_config("wgan_gp_cifar10")
-    with pytest.raises(Exception):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="frozen"):
         cfg.train.batch_size = 3
     assert Config.model_validate(cfg.to_dict()) == cfg
     assert replace(cfg, {"train.batch_size": 3}).train.batch_size == 3

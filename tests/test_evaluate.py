@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gankit.cli import main
-from gankit.config import DataConfig, load_config
+from gankit.config import DataConfig
 from gankit.data import load_dataset
 from gankit.data.image_io import to_uint8
 from gankit.errors import ConfigError

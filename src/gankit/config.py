@@ -41,7 +41,7 @@ class DataConfig(Section):
     num_test: int = Field(10_000, ge=1, description="toy2d: test points")
 
     @model_validator(mode="after")
-    def _check_channels(self) -> "DataConfig":
+    def _check_channels(self) -> DataConfig:
         if self.channels not in (None, 1, 3):
             raise ValueError(f"data.channels must be 1, 3 or null, got {self.channels}")
         return self
@@ -91,7 +91,7 @@ class TrainConfig(Section):
     grid_size: int = Field(64, ge=1, description="images in the fixed-noise sample grid")
 
     @model_validator(mode="after")
-    def _check_length(self) -> "TrainConfig":
+    def _check_length(self) -> TrainConfig:
         if (self.steps is None) == (self.epochs is None):
             raise ValueError("set exactly one of train.steps and train.epochs")
         return self

@@ -7,8 +7,8 @@ import csv
 import datetime
 import json
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import torch

@@ -5,7 +5,8 @@ logits in, scalar out, real before fake; D(x) = sigmoid(logit) where a loss need
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F

@@ -2,7 +2,7 @@
 `(discriminator, real, fake, **batch) -> scalar`; the training step multiplies by `loss.penalty_weight`."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn

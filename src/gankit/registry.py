@@ -5,7 +5,8 @@ the valid names, so CLI choices and config validation come from the registry key
 """
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
 from gankit.errors import UnknownNameError
 

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from formats import (CELEBA_NAMES, idx_bytes, write_celeba, write_cifar_binary, write_cifar_python,
-                     write_image_folder, write_mnist)
+from formats import CELEBA_NAMES, idx_bytes, write_celeba, write_cifar_binary, write_cifar_python, write_image_folder, write_mnist
 from gankit.config import DataConfig
 from gankit.data import load_dataset
 from gankit.data.mnist import read_idx

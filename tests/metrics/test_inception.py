@@ -1,6 +1,7 @@
 """FID Inception-v3: weights layout and strict loading, where the weights come from, the TF1 resize worked by
 hand, output shapes, batch-size independence. Random (seeded) weights; the real file is never needed."""
 import hashlib
+
 import pytest
 import torch
 from torch.testing import assert_close

@@ -1,4 +1,3 @@
-import math
 import os
 import signal
 import subprocess
@@ -62,7 +61,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, tiny_overri
         return loss, logs
 
     d_step.loss = poisoned
-    with pytest.raises(TrainingDiverged, match=r"loss_d became nan by step 5; training stopped \(last good checkpoint: .*state-0000004.pt\)"):
+    expected = r"loss_d became nan by step 5; training stopped \(last good checkpoint: .*state-0000004.pt\)"
+    with pytest.raises(TrainingDiverged, match=expected):
         trainer.run()
     assert [s for s, _ in ckpt.list_states(trainer.run_dir)] == [2, 4]
     state = ckpt.load_state(ckpt.state_path(trainer.run_dir, 4))

@@ -7,10 +7,11 @@ datasets (CelebA, big image folders) decode their batch on demand with a thread 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
@@ -39,7 +40,7 @@ class DataInfo:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DataInfo":
+    def from_dict(cls, data: dict[str, Any]) -> DataInfo:
         return cls(kind=data["kind"], shape=tuple(data["shape"]), num_classes=data.get("num_classes", 0),
                    label_names=tuple(data.get("label_names", ())), labels=data.get("labels", "none"))
 
@@ -51,7 +52,7 @@ class Dataset(Protocol):
 
     def get(self, index: torch.Tensor) -> dict[str, torch.Tensor]: ...
 
-    def to(self, device: torch.device | str) -> "Dataset": ...
+    def to(self, device: torch.device | str) -> Dataset: ...
 
 
 @dataclass
@@ -77,7 +78,7 @@ class TensorDataset:
             batch["y"] = self.y[index]
         return batch
 
-    def to(self, device: torch.device | str) -> "TensorDataset":
+    def to(self, device: torch.device | str) -> TensorDataset:
         return TensorDataset(self.x.to(device), self.info, None if self.y is None else self.y.to(device))
 
 
@@ -110,7 +111,7 @@ class FileDataset:
             batch["y"] = self.y[index.to(self.y.device)].to(self.device)
         return batch
 
-    def to(self, device: torch.device | str) -> "FileDataset":
+    def to(self, device: torch.device | str) -> FileDataset:
         return FileDataset(self.paths, self.info, self.y, self.size, self.crop, torch.device(device))
 
     def materialize(self) -> TensorDataset:

@@ -84,7 +84,8 @@ def find_layout(root: Path) -> tuple[str, Path]:
             marker = "data_batch_1" if kind == "python" else "data_batch_1.bin"
             if (folder / marker).is_file() or (folder / ("test_batch" if kind == "python" else "test_batch.bin")).is_file():
                 return kind, folder
-    raise DataError(f"{root}: no CIFAR-10 files (expected cifar-10-batches-py/ or cifar-10-batches-bin/ with data_batch_1..5 and test_batch)")
+    raise DataError(f"{root}: no CIFAR-10 files (expected cifar-10-batches-py/ or cifar-10-batches-bin/ "
+                    "with data_batch_1..5 and test_batch)")
 
 
 @DATASETS.register("cifar10")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-
 BLOCK = 2048  # rows of the distance matrix held at once: memory stays O(BLOCK * N)
 
 

@@ -6,8 +6,9 @@ FID); `modes` and `coverage` work on 2-D points.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 

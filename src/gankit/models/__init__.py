@@ -1,8 +1,8 @@
 """Generator/discriminator pairs by name (`model.arch`). G(z, c=None) -> samples; D(x, c=None) -> logits (N,)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from torch import nn
 

@@ -9,7 +9,6 @@ from torch import nn
 from gankit.data.base import DataInfo
 from gankit.nn.norms import NORMS_1D
 
-
 ACTIVATIONS = {"relu": lambda: nn.ReLU(True), "tanh": nn.Tanh}
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from PIL import Image
 
 from gankit.boosting import mixture_weights_after, next_mixture_weight
@@ -15,8 +14,7 @@ from gankit.config import Config
 from gankit.data import load_dataset
 from gankit.data.image_io import save_png
 from gankit.families import FAMILIES
-from gankit.families.adagan import (Mixture, component_config, data_weights, read_boost_state,
-                                    snapshot_metadata)
+from gankit.families.adagan import Mixture, component_config, data_weights, read_boost_state, snapshot_metadata
 from gankit.generate import load_generator
 from gankit.train import checkpoint as ckpt
 from gankit.train.loop import Trainer, resolve_device
@@ -107,7 +105,7 @@ def run_boosting(cfg: Config, run_dir: Path, progress: bool | None, resume: bool
                 fake = FAMILIES.get("adagan").generate(mixture, cfg, len(real), "cpu", generator).float()
             weights = torch.from_numpy(data_weights(cfg, real.x, fake, beta, cfg.train.seed + t))
         weights_path.parent.mkdir(parents=True, exist_ok=True)
-        ckpt.atomic_write(weights_path, lambda tmp: torch.save(weights, tmp))
+        ckpt.atomic_write(weights_path, lambda tmp, w=weights: torch.save(w, tmp))
         iterations += train_component(cfg, run_dir, t, weights, progress)["steps"]
         state["mixture_weights"] = mixture_weights_after(state["mixture_weights"], beta)
         mixture = load_mixture(cfg, info, run_dir, state["mixture_weights"])
