@@ -56,6 +56,7 @@ class ModelConfig(Section):
     g_layers: int | None = Field(None, ge=1, description="generator depth; None = the architecture's own")
     d_layers: int | None = Field(None, ge=1, description="discriminator depth; None = the architecture's own")
     activation: Literal["relu", "tanh"] = Field("relu", description="hidden activation of toy_mlp (AdaGAN: tanh)")
+    init_std: float | None = Field(None, gt=0, description="toy_mlp weights ~ N(0, init_std^2), biases 0 (AdaGAN: 0.8); None = PyTorch's")
     g_norm: str = Field("batch", description="generator normalization: batch, none")
     d_norm: str = Field("none", description="discriminator normalization: none, batch, layer")
 

@@ -39,3 +39,14 @@ def test_architecture_registry_checks_data_kind_and_names():
         ARCHITECTURES.get("resnet")
     with pytest.raises(ValueError, match="power of two"):
         DCGANGenerator(8, 3, 28)
+
+
+def test_toy_mlp_adagan_options():
+    points = DataInfo(kind="points", shape=(2,))
+    cfg = ModelConfig(arch="toy_mlp", z_dim=5, g_dim=64, g_layers=2, activation="tanh", init_std=0.8)
+    G = get_architecture("toy_mlp", points).generator(cfg, points)
+    linears = [m for m in G.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(5, 64), (64, 64), (64, 2)]
+    assert any(isinstance(m, torch.nn.Tanh) for m in G.modules())
+    weights = torch.cat([m.weight.flatten() for m in linears])
+    assert weights.std().item() == pytest.approx(0.8, rel=0.1) and all((m.bias == 0).all() for m in linears)
