@@ -17,7 +17,7 @@ from gankit.families import FAMILIES
 from gankit.families.adagan import Mixture, component_config, data_weights, read_boost_state, snapshot_metadata
 from gankit.generate import load_generator
 from gankit.train import checkpoint as ckpt
-from gankit.train.loop import Trainer, resolve_device
+from gankit.train.loop import Interrupted, Trainer, resolve_device
 from gankit.train.run import prepare_run_dir, write_config
 from gankit.train.status import write_status
 
@@ -82,56 +82,72 @@ def train_component(cfg: Config, run_dir: Path, t: int, weights: torch.Tensor | 
     return trainer.run()
 
 
+def step_data_weights(cfg: Config, run_dir: Path, real, state: dict, t: int, beta: float) -> torch.Tensor:
+    """Uniform for the first component; else from a real-vs-mixture classifier. Saved once, reused on resume."""
+    path = run_dir / "components" / f"c{t:02d}.weights.pt"
+    if path.is_file():
+        return torch.load(path, weights_only=True)
+    if t == 0:
+        weights = torch.full((len(real),), 1.0 / len(real), dtype=torch.float64)
+    else:
+        mixture = load_mixture(cfg, real.info, run_dir, state["mixture_weights"])
+        generator = torch.Generator().manual_seed(cfg.train.seed * 1000 + 500 + t)
+        with torch.no_grad():
+            fake = FAMILIES.get("adagan").generate(mixture, cfg, len(real), "cpu", generator).float()
+        weights = torch.from_numpy(data_weights(cfg, real.x, fake, beta, cfg.train.seed + t))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ckpt.atomic_write(path, lambda tmp: torch.save(weights, tmp))
+    return weights
+
+
+def boost_step(cfg: Config, run_dir: Path, real, state: dict, t: int, progress) -> int:
+    """Train component t, update the mixture and its snapshot, evaluate and plot; returns G iterations."""
+    beta = next_mixture_weight(t, cfg.boost.beta, cfg.boost.beta_constant)
+    weights = step_data_weights(cfg, run_dir, real, state, t, beta)
+    iterations = train_component(cfg, run_dir, t, weights, progress)["steps"]
+    state["mixture_weights"] = mixture_weights_after(state["mixture_weights"], beta)
+    mixture = load_mixture(cfg, real.info, run_dir, state["mixture_weights"])
+    ckpt.save_snapshot(run_dir / ckpt.SNAPSHOT_NAME, mixture, snapshot_metadata(cfg, real.info, t + 1))
+    scores = evaluate_mixture(cfg, mixture, real.x, cfg.train.seed * 1000 + 900 + t)
+    line = f"AdaGAN step {t + 1}/{cfg.boost.steps}: Evaluating: log_p={scores['log_p']:.3f}, C={scores['C']:.3f}"
+    if "modes_covered" in scores:
+        line += f"; modes covered {scores['modes_covered']}/{scores['modes_total']}, high quality {scores['high_quality']:.3f}"
+    print(line, flush=True)
+    with open(run_dir / "log.txt", "a") as log:
+        log.write(line + "\n")
+    with open(run_dir / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps({"step": t + 1, "boost": scores, "beta": beta, "time": time.time()}) + "\n")
+    with torch.no_grad():
+        shown = FAMILIES.get("adagan").generate(mixture, cfg, 1000, "cpu", torch.Generator().manual_seed(t)).numpy()
+    image = step_image(real.x[:2000].numpy(), weights[:2000].numpy(), shown,
+                       f"step {t + 1}: log_p {scores['log_p']:.2f}, C {scores['C']:.2f}")
+    save_png(image, run_dir / "boost" / f"step-{t + 1:02d}.png")
+    state["completed"] = t + 1
+    state["steps"].append({"step": t + 1, "beta": beta, **scores})
+    (run_dir / "boost.json").write_text(json.dumps(state, indent=1))
+    return iterations
+
+
 def run_boosting(cfg: Config, run_dir: Path, progress: bool | None, resume: bool) -> dict:
     start = time.perf_counter()
     resolve_device(cfg.train.device)
     real = load_dataset(cfg.data, "train")
-    info = real.info
     state = read_boost_state(run_dir) if resume else {"completed": 0, "mixture_weights": [], "steps": []}
     iterations = 0
     write_status(run_dir, "running", state["completed"])
-    log = open(run_dir / "log.txt", "a")
-    for t in range(state["completed"], cfg.boost.steps):
-        beta = next_mixture_weight(t, cfg.boost.beta, cfg.boost.beta_constant)
-        weights_path = run_dir / "components" / f"c{t:02d}.weights.pt"
-        if weights_path.is_file():
-            weights = torch.load(weights_path, weights_only=True)
-        elif t == 0:
-            weights = torch.full((len(real),), 1.0 / len(real), dtype=torch.float64)
-        else:
-            mixture = load_mixture(cfg, info, run_dir, state["mixture_weights"])
-            generator = torch.Generator().manual_seed(cfg.train.seed * 1000 + 500 + t)
-            with torch.no_grad():
-                fake = FAMILIES.get("adagan").generate(mixture, cfg, len(real), "cpu", generator).float()
-            weights = torch.from_numpy(data_weights(cfg, real.x, fake, beta, cfg.train.seed + t))
-        weights_path.parent.mkdir(parents=True, exist_ok=True)
-        ckpt.atomic_write(weights_path, lambda tmp, w=weights: torch.save(w, tmp))
-        iterations += train_component(cfg, run_dir, t, weights, progress)["steps"]
-        state["mixture_weights"] = mixture_weights_after(state["mixture_weights"], beta)
-        mixture = load_mixture(cfg, info, run_dir, state["mixture_weights"])
-        ckpt.save_snapshot(run_dir / ckpt.SNAPSHOT_NAME, mixture, snapshot_metadata(cfg, info, t + 1))
-        scores = evaluate_mixture(cfg, mixture, real.x, cfg.train.seed * 1000 + 900 + t)
-        line = f"AdaGAN step {t + 1}/{cfg.boost.steps}: Evaluating: log_p={scores['log_p']:.3f}, C={scores['C']:.3f}"
-        if "modes_covered" in scores:
-            line += f"; modes covered {scores['modes_covered']}/{scores['modes_total']}, high quality {scores['high_quality']:.3f}"
-        print(line, flush=True)
-        log.write(line + "\n")
-        log.flush()
-        with open(run_dir / "metrics.jsonl", "a") as fh:
-            fh.write(json.dumps({"step": t + 1, "boost": scores, "beta": beta, "time": time.time()}) + "\n")
-        with torch.no_grad():
-            shown = FAMILIES.get("adagan").generate(mixture, cfg, 1000, "cpu", torch.Generator().manual_seed(t)).numpy()
-        image = step_image(real.x[:2000].numpy(), weights[:2000].numpy(), shown,
-                           f"step {t + 1}: log_p {scores['log_p']:.2f}, C {scores['C']:.2f}")
-        save_png(image, run_dir / "boost" / f"step-{t + 1:02d}.png")
-        state["completed"] = t + 1
-        state["steps"].append({"step": t + 1, "beta": beta, **scores})
-        (run_dir / "boost.json").write_text(json.dumps(state, indent=1))
-    log.close()
+    status = "failed"
+    try:
+        for t in range(state["completed"], cfg.boost.steps):
+            iterations += boost_step(cfg, run_dir, real, state, t, progress)
+        status = "finished"
+    except Interrupted:
+        status = "interrupted"
+        raise
+    finally:
+        write_status(run_dir, status, state["completed"])
     strip = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((run_dir / "boost").glob("step-*.png"))]
     if strip:
         save_png(np.concatenate(strip, axis=1), run_dir / "boost" / "strip.png")
-    write_status(run_dir, "finished", state["completed"])
     seconds = time.perf_counter() - start
     return {"steps": cfg.boost.steps, "seconds": seconds, "final_step": state["completed"],
             "it_per_s": iterations / max(seconds, 1e-9), "run_dir": str(run_dir), "boost": state["steps"]}
