@@ -33,7 +33,7 @@ class Evaluator:
         for name in self.metrics:
             METRICS.get(name)
         kinds = {METRICS.get(name).extractor for name in self.metrics}
-        if "points" in kinds and info.kind != "points" or kinds & {"inception", "domain"} and info.kind != "image":
+        if ("points" in kinds and info.kind != "points") or (kinds & {"inception", "domain"} and info.kind != "image"):
             raise ConfigError(f"eval.metrics {self.metrics} do not fit {info.kind} data")
         self.extractors = {}
         if "inception" in kinds:

@@ -20,6 +20,7 @@ from gankit.train import checkpoint as ckpt
 from gankit.train.loop import Interrupted, Trainer, resolve_device
 from gankit.train.run import prepare_run_dir, write_config
 from gankit.train.status import write_status
+from gankit.viz import weighted_scatter_image
 
 
 def evaluate_mixture(cfg: Config, mixture: Mixture, real: torch.Tensor, seed: int) -> dict:
@@ -36,28 +37,6 @@ def evaluate_mixture(cfg: Config, mixture: Mixture, real: torch.Tensor, seed: in
     if cfg.data.name == "toy2d" and cfg.data.distribution != "swissroll":
         result |= mode_metrics(samples[:1000], *toy_modes(cfg.data.distribution, cfg.data.modes, cfg.data.seed))
     return result
-
-
-def step_image(real: np.ndarray, weights: np.ndarray, samples: np.ndarray, title: str) -> np.ndarray:
-    """Real data sized and coloured by its weight for the step, mixture samples on top."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
-    scaled = weights / weights.max() if weights.max() > 0 else weights
-    ax.scatter(real[:, 0], real[:, 1], s=2 + 30 * scaled, c=scaled, cmap="Blues", vmin=-0.3, vmax=1, alpha=0.6,
-               linewidths=0, label="real (size = data weight)")
-    ax.scatter(samples[:, 0], samples[:, 1], s=3, c="tab:orange", alpha=0.7, linewidths=0, label="mixture")
-    ax.set_title(title, fontsize=8)
-    ax.set_aspect("equal")
-    ax.legend(loc="upper right", fontsize=6, markerscale=2)
-    fig.tight_layout()
-    fig.canvas.draw()
-    image = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy()
-    plt.close(fig)
-    return image
 
 
 def load_mixture(cfg: Config, info, run_dir: Path, weights: list[float]) -> Mixture:
@@ -119,7 +98,7 @@ def boost_step(cfg: Config, run_dir: Path, real, state: dict, t: int, progress) 
         fh.write(json.dumps({"step": t + 1, "boost": scores, "beta": beta, "time": time.time()}) + "\n")
     with torch.no_grad():
         shown = FAMILIES.get("adagan").generate(mixture, cfg, 1000, "cpu", torch.Generator().manual_seed(t)).numpy()
-    image = step_image(real.x[:2000].numpy(), weights[:2000].numpy(), shown,
+    image = weighted_scatter_image(real.x[:2000].numpy(), weights[:2000].numpy(), shown,
                        f"step {t + 1}: log_p {scores['log_p']:.2f}, C {scores['C']:.2f}")
     save_png(image, run_dir / "boost" / f"step-{t + 1:02d}.png")
     state["completed"] = t + 1
