@@ -85,6 +85,7 @@ class TrainConfig(Section):
     seed: int = 0
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     threads: int | None = Field(None, ge=1, description="CPU threads; None = torch's default")
+    compile: bool = Field(False, description="trace each iteration (losses, gradients, Adam) with torch.compile")
     log_every: int = Field(50, ge=1, description="G iterations between log lines")
     sample_every: int = Field(500, ge=1, description="G iterations between sample grids")
     checkpoint_every: int = Field(1000, ge=1, description="G iterations between checkpoints")

@@ -48,6 +48,18 @@ def test_d_and_g_step_counts_follow_n_critic(tmp_path, tiny_overrides):
     assert trainer.sampler.epoch * trainer.sampler.batches_per_epoch + trainer.sampler.position // 16 == 12
 
 
+def test_epoch_runs_show_one_progress_bar_per_epoch(tmp_path, capsys):
+    # 640 points / batch 64 = 10 iterations per epoch (n_critic 1): 3 epochs -> bars "epoch 1/3" .. "epoch 3/3"
+    cfg = load_config("adagan_gmm10", ["family=gan", "data.num_train=640", "train.epochs=3", "train.log_every=100"])
+    trainer = Trainer(cfg, prepare_run_dir(tmp_path / "run"), progress=True)
+    trainer.run()
+    err = capsys.readouterr().err
+    assert trainer.step == 30
+    for k in (1, 2, 3):
+        assert f"epoch {k}/3" in err and "10/10" in err
+    assert "epoch 4/3" not in err
+
+
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, tiny_overrides):
     trainer = _trainer(tmp_path, tiny_overrides + ["train.steps=10", "train.log_every=1", "train.checkpoint_every=2"])
     d_step = trainer.train_steps[0]

@@ -21,15 +21,18 @@ def format_line(epoch: int, epochs: int, batch: int, batches: int, step: int, va
 
 
 class RunLogger:
-    def __init__(self, run_dir: Path, start_step: int, total_steps: int, progress: bool | None = None):
+    def __init__(self, run_dir: Path, start_step: int, total_steps: int, progress: bool | None = None,
+                 epoch_steps: int | None = None):
+        """`epoch_steps`: G iterations per epoch for a bar per epoch (the AdaGAN card's), else one bar for the run."""
         self.run_dir = run_dir
+        self.total_steps, self.epoch_steps = total_steps, epoch_steps
         self._truncate_metrics(run_dir / "metrics.jsonl", start_step)
         self.jsonl = open(run_dir / "metrics.jsonl", "a")
         self.text = open(run_dir / "log.txt", "a")
         self._tb = None
         self._tb_purge = start_step if start_step > 0 else None
         self.progress = sys.stderr.isatty() if progress is None else progress
-        self.bar = tqdm(total=total_steps, initial=start_step, unit="it", dynamic_ncols=True) if self.progress else None
+        self.bar = self._new_bar(start_step) if self.progress else None
         self.last_time, self.last_step = time.perf_counter(), start_step
 
     @staticmethod
@@ -48,9 +51,21 @@ class RunLogger:
             self._tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=self._tb_purge)
         return self._tb
 
-    def advance(self) -> None:
+    def _new_bar(self, step: int) -> tqdm:
+        if not self.epoch_steps:
+            return tqdm(total=self.total_steps, initial=step, unit="it", dynamic_ncols=True)
+        epochs = math.ceil(self.total_steps / self.epoch_steps)
+        epoch, done = divmod(step, self.epoch_steps)
+        total = min(self.epoch_steps, self.total_steps - epoch * self.epoch_steps)
+        return tqdm(total=total, initial=done, unit="it", dynamic_ncols=True, desc=f"epoch {epoch + 1}/{epochs}")
+
+    def advance(self, step: int | None = None) -> None:
+        """One more G iteration; `step` (the new count) starts the next epoch's bar when one ends."""
         if self.bar is not None:
             self.bar.update(1)
+            if self.epoch_steps and step is not None and step % self.epoch_steps == 0 and step < self.total_steps:
+                self.bar.close()
+                self.bar = self._new_bar(step)
 
     def rate(self, step: int) -> float:
         now = time.perf_counter()

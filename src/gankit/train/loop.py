@@ -68,6 +68,11 @@ class Trainer:
         self.optimizers = [torch.optim.Adam(s.module.parameters(), lr=s.lr, betas=(cfg.optim.beta1, cfg.optim.beta2),
                                             eps=cfg.optim.eps, fused=True) for s in self.train_steps]
         self._params = {name: list(m.parameters()) for name, m in self.family.modules.items()}
+        self._compiled = None
+        if cfg.train.compile:
+            from gankit.train.compiled import CompiledIteration
+
+            self._compiled = CompiledIteration.get(self.family, self.train_steps, cfg, self.info, self.device)
         self.sampler = InfiniteSampler(len(self.data), cfg.train.batch_size, seed=cfg.train.seed, weights=data_weights)
         self.ema = EMA(self.family.generator, cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
         self.fixed_z = self.family.latent(cfg.train.grid_size, torch.Generator().manual_seed(cfg.train.seed))
@@ -126,6 +131,21 @@ class Trainer:
         return batch
 
     def iteration(self) -> None:
+        if self._compiled is not None:
+            batches = [self.next_batch() for spec in self.train_steps if spec.uses_data for _ in range(spec.repeat)]
+            for logs in self._compiled(self.family.modules, self.optimizers, batches):
+                self._accumulate(logs)
+        else:
+            self._eager_iteration()
+        if self.ema is not None:
+            self.ema.update(self.family.generator)
+
+    def _accumulate(self, logs: dict[str, torch.Tensor]) -> None:
+        for key, value in logs.items():
+            self._sums[key] = self._sums.get(key, 0) + value.detach().float()
+            self._counts[key] = self._counts.get(key, 0) + 1
+
+    def _eager_iteration(self) -> None:
         for spec, opt in zip(self.train_steps, self.optimizers):
             for name, module in self.family.modules.items():  # only the stepped module needs parameter grads
                 for p in self._params[name]:
@@ -135,11 +155,7 @@ class Trainer:
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                for key, value in logs.items():
-                    self._sums[key] = self._sums.get(key, 0) + value.detach().float()
-                    self._counts[key] = self._counts.get(key, 0) + 1
-        if self.ema is not None:
-            self.ema.update(self.family.generator)
+                self._accumulate(logs)
 
     def flush(self, logger: RunLogger, last_good: Path | None) -> None:
         if not self._sums:
@@ -189,7 +205,11 @@ class Trainer:
         """Train up to `until` (default: the configured total) G iterations; returns a summary."""
         end = min(until or self.total_steps, self.total_steps)
         every = self.cfg.train
-        logger = RunLogger(self.run_dir, self.step, self.total_steps, self.progress)
+        epoch_steps = None
+        if self.cfg.train.epochs is not None:  # trained by epochs: a progress bar per epoch, as the AdaGAN card
+            data_batches = sum(s.repeat for s in self.train_steps if s.uses_data) or 1
+            epoch_steps = max(self.sampler.batches_per_epoch // data_batches, 1)
+        logger = RunLogger(self.run_dir, self.step, self.total_steps, self.progress, epoch_steps)
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} \
             if _main_thread() else {}
         start_step, start_time = self.step, time.perf_counter()
@@ -207,7 +227,7 @@ class Trainer:
             while self.step < end:
                 self.iteration()
                 self.step += 1
-                logger.advance()
+                logger.advance(self.step)
                 at_checkpoint = self.step % every.checkpoint_every == 0 or self.step == end or self._stop_signal
                 if self.step % every.log_every == 0 or at_checkpoint:
                     self.flush(logger, last_good)
