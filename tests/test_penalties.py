@@ -46,3 +46,45 @@ def test_wgangp_on_images_and_conv_critic():
 
 def test_none_is_zero():
     assert PENALTIES.get("none")(None, torch.randn(3, 2), torch.randn(3, 2)).item() == 0.0
+
+
+def test_r1_r2_and_dragan_closed_forms_on_a_linear_critic():
+    D = Linear(torch.tensor([3.0, 4.0]))  # grad D = w everywhere: ||w||^2 = 25
+    real, fake = torch.randn(6, 2), torch.randn(6, 2)
+    assert_close(PENALTIES.get("r1")(D, real, fake), torch.tensor(25.0))
+    assert_close(PENALTIES.get("r2")(D, real, fake), torch.tensor(25.0))
+    assert_close(PENALTIES.get("dragan")(D, real, fake), (torch.sqrt(torch.tensor(25.0 + 1e-4)) - 1) ** 2)
+    PENALTIES.get("r1")(D, real, fake).backward()
+    assert_close(D.w.grad, 2 * torch.tensor([3.0, 4.0]))  # d/dw ||w||^2
+
+
+def test_dragan_perturbs_within_the_data_range():
+    seen = []
+
+    class Probe(nn.Module):
+        def forward(self, x, c=None):
+            seen.append(x.detach().clone())
+            return x.flatten(1).sum(1)
+
+    real = torch.rand(64, 3, 4, 4) * 2 - 1
+    torch.manual_seed(0)
+    PENALTIES.get("dragan")(Probe(), real, real, data_range=(-1.0, 1.0))
+    noisy = seen[0]
+    std = real.std(unbiased=False)
+    assert noisy.min() >= -1 and noisy.max() <= 1
+    inside = (noisy > -1) & (noisy < 1)
+    shift = (noisy - real)[inside]
+    assert shift.abs().max() <= std / 2 + 1e-6 and shift.abs().max() > std / 4  # |std (u - 0.5)| <= std / 2
+
+
+def test_l2_is_the_mean_over_kernels_of_half_the_squared_norm():
+    D = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+    with torch.no_grad():
+        D[0].weight.fill_(1.0)  # sum w^2 / 2 = 3
+        D[1].weight.fill_(2.0)  # 12 / 2 = 6
+        D[0].bias.fill_(100.0)  # biases do not count
+    assert_close(PENALTIES.get("l2")(D, None, None), torch.tensor(4.5))
+    sn = nn.Sequential(nn.utils.parametrizations.spectral_norm(nn.Linear(2, 3)))
+    with torch.no_grad():
+        sn[0].parametrizations.weight.original.fill_(1.0)
+    assert_close(PENALTIES.get("l2")(sn, None, None), torch.tensor(3.0))  # the trained tensor, not W / sigma

@@ -17,7 +17,8 @@ from gankit.registry import Registry
 
 class LossPair(NamedTuple):
     d_loss: Callable[[Tensor, Tensor], Tensor]  # (real_logits, fake_logits) -> scalar
-    g_loss: Callable[[Tensor], Tensor]  # (fake_logits) -> scalar
+    g_loss: Callable[..., Tensor]  # (fake_logits) -> scalar, or (fake_logits, real_logits) if g_needs_real
+    g_needs_real: bool = False  # relativistic losses compare fakes with reals in the G step too
 
 
 LOSSES: Registry[LossPair] = Registry("loss")
@@ -59,6 +60,24 @@ def g_least_squares(fake_logits: Tensor) -> Tensor:
     return 0.5 * (torch.sigmoid(fake_logits) - 1).square().mean()
 
 
+def g_minimax(fake_logits: Tensor) -> Tensor:
+    """The original (saturating) minimax G loss: mean log(1 - D(G(z))) = -mean softplus(l_fake)."""
+    return -F.softplus(fake_logits).mean()
+
+
+def d_relativistic_average(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """RaGAN (Jolicoeur-Martineau 2018, eq. 9 with the sigmoid): a real should look more real than the average
+    fake, a fake less real than the average real: BCE(l_r - mean l_f, 1) + BCE(l_f - mean l_r, 0)."""
+    return F.softplus(-(real_logits - fake_logits.mean())).mean() + F.softplus(fake_logits - real_logits.mean()).mean()
+
+
+def g_relativistic_average(fake_logits: Tensor, real_logits: Tensor) -> Tensor:
+    """The same comparison with the roles swapped: BCE(l_f - mean l_r, 1) + BCE(l_r - mean l_f, 0)."""
+    return F.softplus(-(fake_logits - real_logits.mean())).mean() + F.softplus(real_logits - fake_logits.mean()).mean()
+
+
+LOSSES.register("minimax")(LossPair(d_non_saturating, g_minimax))
+LOSSES.register("relativistic_average")(LossPair(d_relativistic_average, g_relativistic_average, g_needs_real=True))
 LOSSES.register("non_saturating")(LossPair(d_non_saturating, g_non_saturating))
 LOSSES.register("wasserstein")(LossPair(d_wasserstein, g_wasserstein))
 LOSSES.register("hinge")(LossPair(d_hinge, g_hinge))

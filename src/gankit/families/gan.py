@@ -1,7 +1,8 @@
 """Unconditional GAN: any architecture x loss x penalty (WGAN-GP, compare_gan's modular GAN).
 
 D step (n_critic times per iteration, fresh real batch and z each time): real and fake pass through D
-together; loss = d_loss(real, fake) + penalty_weight * penalty(D, real, fake). G step: g_loss(D(G(z))).
+together; loss = d_loss(real, fake) + penalty_weight * penalty(D, real, fake). G step: g_loss(D(G(z))), or for
+a relativistic loss g_loss(D(G(z)), D(x)) on a fresh real batch.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from gankit.data.base import DataInfo
 from gankit.errors import ConfigError
 from gankit.families.base import FAMILIES, TrainStep
 from gankit.losses import LOSSES
-from gankit.models import get_architecture
+from gankit.models import build_network
 from gankit.penalties import PENALTIES
 
 
@@ -24,9 +25,9 @@ def sample_latent(n: int, z_dim: int, dist: str, device, generator: torch.Genera
     return z.to(device)
 
 
-def build_module(builder, cfg, info: DataInfo, role: str) -> nn.Module:
+def build_module(cfg, info: DataInfo, role: str) -> nn.Module:
     try:
-        return builder(cfg.model, info)
+        return build_network(cfg.model, info, role)
     except ValueError as err:
         raise ConfigError(f"model.arch '{cfg.model.arch}' ({role}): {err}") from None
 
@@ -34,14 +35,14 @@ def build_module(builder, cfg, info: DataInfo, role: str) -> nn.Module:
 @FAMILIES.register("gan")
 class GAN:
     def __init__(self, cfg, info: DataInfo, device: torch.device):
-        arch = get_architecture(cfg.model.arch, info)
         self.cfg, self.device = cfg, device
-        self.G = build_module(arch.generator, cfg, info, "generator").to(device)
-        self.D = build_module(arch.discriminator, cfg, info, "discriminator").to(device)
+        self.G = build_module(cfg, info, "generator").to(device)
+        self.D = build_module(cfg, info, "discriminator").to(device)
         self.modules = {"G": self.G, "D": self.D}
         self.losses = LOSSES.get(cfg.loss.name)
         self.penalty = PENALTIES.get(cfg.loss.penalty)
         self.penalty_weight = cfg.loss.penalty_weight if cfg.loss.penalty != "none" else 0.0
+        self.data_range = (-1.0, 1.0) if info.kind == "image" else None  # images are scaled to [-1, 1]
 
     @property
     def generator(self) -> nn.Module:
@@ -52,7 +53,7 @@ class GAN:
 
     def steps(self) -> list[TrainStep]:
         return [TrainStep("D", self.D, self.d_step, self.cfg.optim.lr_d, repeat=self.cfg.train.n_critic),
-                TrainStep("G", self.G, self.g_step, self.cfg.optim.lr_g, uses_data=False)]
+                TrainStep("G", self.G, self.g_step, self.cfg.optim.lr_g, uses_data=self.losses.g_needs_real)]
 
     def d_step(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         real = batch["x"]
@@ -64,7 +65,7 @@ class GAN:
         loss = self.losses.d_loss(real_logits, fake_logits)
         logs = {"d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
         if self.penalty_weight > 0:
-            penalty = self.penalty(self.D, real, fake)
+            penalty = self.penalty(self.D, real, fake, data_range=self.data_range)
             loss = loss + self.penalty_weight * penalty
             logs["penalty"] = penalty.detach()
         logs["loss_d"] = loss.detach()  # the full D objective, penalty included (the card's Loss_D)
@@ -72,12 +73,17 @@ class GAN:
 
     def g_step(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         fake = self.G(self.latent(self.cfg.train.batch_size))
-        loss = self.losses.g_loss(self.D(fake))
+        if self.losses.g_needs_real:  # relativistic: the G step also scores a fresh real batch
+            logits = self.D(torch.cat([batch["x"], fake]))
+            n = batch["x"].shape[0]
+            loss = self.losses.g_loss(logits[n:], logits[:n])
+        else:
+            loss = self.losses.g_loss(self.D(fake))
         return loss, {"loss_g": loss.detach()}
 
     @classmethod
     def build_generator(cls, cfg, info: DataInfo) -> nn.Module:
-        return build_module(get_architecture(cfg.model.arch, info).generator, cfg, info, "generator")
+        return build_module(cfg, info, "generator")
 
     @classmethod
     def generate(cls, G: nn.Module, cfg, n: int, device, generator: torch.Generator | None = None) -> Tensor:
