@@ -48,7 +48,7 @@ class DataConfig(Section):
 
 
 class ModelConfig(Section):
-    arch: str = Field("dcgan", description="generator/discriminator pair: dcgan, toy_mlp")
+    arch: str = Field("dcgan", description="generator/discriminator pair: dcgan, resnet_cifar, sndcgan, toy_mlp")
     z_dim: int = Field(128, ge=1, description="latent dimension")
     z_dist: Literal["normal", "uniform"] = Field("normal", description="z ~ N(0, I) or U[-1, 1]")
     g_dim: int = Field(64, ge=1, description="generator width (DIM)")
@@ -56,9 +56,12 @@ class ModelConfig(Section):
     g_layers: int | None = Field(None, ge=1, description="generator depth; None = the architecture's own")
     d_layers: int | None = Field(None, ge=1, description="discriminator depth; None = the architecture's own")
     activation: Literal["relu", "tanh"] = Field("relu", description="hidden activation of toy_mlp (AdaGAN: tanh)")
-    init_std: float | None = Field(None, gt=0, description="toy_mlp weights ~ N(0, init_std^2), biases 0 (AdaGAN: 0.8); None = PyTorch's")
-    g_norm: str = Field("batch", description="generator normalization: batch, none")
-    d_norm: str = Field("none", description="discriminator normalization: none, batch, layer")
+    init_std: float | None = Field(None, gt=0, description="conv/linear weights ~ N(0, init_std^2), biases 0 "
+                                                         "(compare_gan 0.02, AdaGAN 0.8); None = PyTorch's")
+    g_norm: str = Field("batch", description="generator normalization: batch, none, layer, spectral, weight")
+    d_norm: str = Field("none", description="discriminator normalization: none, batch, layer, spectral, weight")
+    bn_decay: float = Field(0.9, gt=0, lt=1, description="batch norm moving-average decay (PyTorch momentum = 1 - decay)")
+    bn_eps: float = Field(1e-5, gt=0, description="batch norm epsilon")
 
 
 class LossConfig(Section):
@@ -106,6 +109,9 @@ class EvalConfig(Section):
     runs: int = Field(1, ge=1, description="independent fake sets; scores are mean and std over them")
     reference: Literal["train", "test"] = Field("test", description="split the fakes are compared with")
     every: int = Field(0, ge=0, description="evaluate while training every N G iterations; 0 = never")
+    schedule: Literal["train", "eval_after_train", "continuous_eval"] = Field(
+        "train", description="compare_gan's schedules: train only; train then evaluate every kept checkpoint; "
+                             "train while `gankit eval RUN --watch` evaluates checkpoints as they appear")
     extractor: str | None = Field(None, description="domain classifier for fd metrics; None = chosen by the data")
     inception_weights: str | None = Field(None, description="FID Inception weights file (else $GANKIT_INCEPTION_WEIGHTS)")
     batch_size: int = Field(250, ge=1)

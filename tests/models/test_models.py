@@ -4,8 +4,11 @@ import torch
 from gankit.config import ModelConfig
 from gankit.data.base import DataInfo
 from gankit.errors import ConfigError, UnknownNameError
-from gankit.models import ARCHITECTURES, get_architecture
+from gankit.models import ARCHITECTURES, build_network, get_architecture
 from gankit.models.dcgan import DCGANCritic, DCGANGenerator
+from gankit.models.resnet_cifar import ResNetDiscriminator, ResNetGenerator, unpool
+from gankit.models.sndcgan import SNDCGANDiscriminator, SNDCGANGenerator
+from gankit.nn.norms import apply_weight_norm
 
 
 @pytest.mark.parametrize("size", [8, 16, 32, 64])
@@ -35,7 +38,7 @@ def test_architecture_registry_checks_data_kind_and_names():
     assert G(torch.randn(7, 2)).shape == (7, 2)
     with pytest.raises(ConfigError, match="is for image data"):
         get_architecture("dcgan", points)
-    with pytest.raises(UnknownNameError, match="valid: dcgan, toy_mlp"):
+    with pytest.raises(UnknownNameError, match="valid: dcgan, resnet_cifar, sndcgan, toy_mlp"):
         ARCHITECTURES.get("resnet")
     with pytest.raises(ValueError, match="power of two"):
         DCGANGenerator(8, 3, 28)
@@ -44,9 +47,87 @@ def test_architecture_registry_checks_data_kind_and_names():
 def test_toy_mlp_adagan_options():
     points = DataInfo(kind="points", shape=(2,))
     cfg = ModelConfig(arch="toy_mlp", z_dim=5, g_dim=64, g_layers=2, activation="tanh", init_std=0.8)
-    G = get_architecture("toy_mlp", points).generator(cfg, points)
+    G = build_network(cfg, points, "generator")
     linears = [m for m in G.modules() if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(5, 64), (64, 64), (64, 2)]
     assert any(isinstance(m, torch.nn.Tanh) for m in G.modules())
     weights = torch.cat([m.weight.flatten() for m in linears])
     assert weights.std().item() == pytest.approx(0.8, rel=0.1) and all((m.bias == 0).all() for m in linears)
+
+
+
+def test_unpool_inserts_zeros():
+    x = torch.arange(1.0, 5.0).view(1, 1, 2, 2)
+    expected = torch.tensor([[1, 0, 2, 0], [0, 0, 0, 0], [3, 0, 4, 0], [0, 0, 0, 0]], dtype=torch.float32)
+    assert torch.equal(unpool(x)[0, 0], expected)
+
+
+def test_resnet_cifar_32_matches_the_reference_layout():
+    G, D = ResNetGenerator(128, 3, 32, dim=256), ResNetDiscriminator(3, 32, dim=128)
+    assert G.fc.out_features == 4 * 4 * 256 and len(G.blocks) == 3
+    assert all(b.scale == "up" and b.shortcut.kernel_size == (3, 3) for b in G.blocks)
+    assert [b.scale for b in D.blocks] == ["down", "down", "none", "none"]
+    assert [(b.conv1.in_channels, b.conv1.out_channels) for b in D.blocks] == [(3, 128)] + [(128, 128)] * 3
+    assert all(b.shortcut.kernel_size == (3, 3) for b in D.blocks) and D.fc.in_features == 128
+    sizes = []
+    h = torch.randn(2, 3, 32, 32)
+    for block in D.blocks:
+        h = block(h)
+        sizes.append(h.shape[-1])
+    assert sizes == [16, 8, 8, 8]
+    x = G(torch.rand(2, 128) * 2 - 1)
+    assert x.shape == (2, 3, 32, 32) and x.abs().max() <= 1 and D(x).shape == (2,)
+
+
+def test_sndcgan_32_matches_the_paper():
+    G, D = SNDCGANGenerator(128, 3, 32, dim=64), SNDCGANDiscriminator(3, 32, dim=64)
+    convs = [(m.out_channels, m.kernel_size[0], m.stride[0]) for m in D.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs == [(64, 3, 1), (64, 4, 2), (128, 3, 1), (128, 4, 2), (256, 3, 1), (256, 4, 2), (512, 3, 1)]
+    assert D.fc.in_features == 4 * 4 * 512 and G.fc[0].out_features == 4 * 4 * 512
+    deconvs = [(m.in_channels, m.out_channels) for m in G.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert deconvs == [(512, 256), (256, 128), (128, 64)]
+    x = G(torch.randn(2, 128))
+    assert x.shape == (2, 3, 32, 32) and D(x).shape == (2,)
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "resnet_cifar", "sndcgan"])
+@pytest.mark.parametrize("size", [8, 16])
+def test_image_architectures_at_other_sizes(arch, size):
+    info = DataInfo(kind="image", shape=(1, size, size))
+    cfg = ModelConfig(arch=arch, z_dim=8, g_dim=8, d_dim=8)
+    G, D = build_network(cfg, info, "generator"), build_network(cfg, info, "discriminator")
+    x = G(torch.randn(3, 8))
+    assert x.shape == (3, 1, size, size) and D(x).shape == (3,)
+
+
+def test_build_network_applies_init_batch_norm_and_spectral_norm():
+    info = DataInfo(kind="image", shape=(3, 32, 32))
+    cfg = ModelConfig(arch="resnet_cifar", z_dim=16, g_dim=16, d_dim=16, init_std=0.02, bn_decay=0.99, bn_eps=1e-3,
+                      d_norm="spectral")
+    G, D = build_network(cfg, info, "generator"), build_network(cfg, info, "discriminator")
+    bns = [m for m in G.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and all(m.momentum == pytest.approx(0.01) and m.eps == 1e-3 for m in bns)
+    assert G.fc.weight.std().item() == pytest.approx(0.02, rel=0.1) and (G.fc.bias == 0).all()
+    wrapped = [m for m in D.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert wrapped and all(torch.nn.utils.parametrize.is_parametrized(m, "weight") for m in wrapped)
+    assert not any(torch.nn.utils.parametrize.is_parametrized(m) for m in G.modules())
+
+
+def test_spectral_norm_sigma_approaches_the_top_singular_value():
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(20, 30)
+    top = torch.linalg.matrix_norm(layer.weight.detach(), 2).item()
+    net = apply_weight_norm(torch.nn.Sequential(layer), "spectral")
+    with torch.no_grad():  # start the persistent u far from the top singular vector: only the iterations converge it
+        u = net[0].parametrizations.weight[0]._u
+        u.copy_(torch.nn.functional.normalize(torch.randn_like(u), dim=0))
+    errors = []
+    for _ in range(30):  # each training forward pass runs one more power iteration on the persistent u
+        net(torch.randn(4, 20))
+        with torch.no_grad():
+            w_over_sigma = net[0].weight
+        original = net[0].parametrizations.weight.original
+        sigma = (original / w_over_sigma).flatten()[0].item()
+        errors.append(abs(sigma - top) / top)
+    assert errors[-1] < 1e-3 and errors[-1] <= errors[0]
+    assert torch.linalg.matrix_norm(net[0].weight.detach(), 2).item() == pytest.approx(1.0, abs=1e-3)

@@ -1,4 +1,8 @@
-"""Generator/discriminator pairs by name (`model.arch`). G(z, c=None) -> samples; D(x, c=None) -> logits (N,)."""
+"""Generator/discriminator pairs by name (`model.arch`). G(z, c=None) -> samples; D(x, c=None) -> logits (N,).
+
+`build_network` is the one way a network is made from a config: the architecture's constructor, then the
+initialization (`model.init_std`), the batch-norm settings (`model.bn_decay`, `model.bn_eps`) and a weight
+normalization if `model.g_norm`/`model.d_norm` names one, so every architecture takes every option."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -7,7 +11,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from gankit.data.base import DataInfo
-from gankit.models import dcgan, toy
+from gankit.models import dcgan, resnet_cifar, sndcgan, toy
+from gankit.nn.norms import apply_weight_norm, set_batch_norm
 from gankit.registry import Registry
 
 
@@ -21,6 +26,8 @@ class Architecture:
 ARCHITECTURES: Registry[Architecture] = Registry("architecture")
 ARCHITECTURES.register("dcgan")(Architecture(dcgan.dcgan_generator, dcgan.dcgan_critic, "image"))
 ARCHITECTURES.register("toy_mlp")(Architecture(toy.toy_generator, toy.toy_discriminator, "points"))
+ARCHITECTURES.register("resnet_cifar")(Architecture(resnet_cifar.resnet_generator, resnet_cifar.resnet_discriminator, "image"))
+ARCHITECTURES.register("sndcgan")(Architecture(sndcgan.sndcgan_generator, sndcgan.sndcgan_discriminator, "image"))
 
 
 def get_architecture(name: str, info: DataInfo) -> Architecture:
@@ -30,3 +37,27 @@ def get_architecture(name: str, info: DataInfo) -> Architecture:
     if arch.data_kind != info.kind:
         raise ConfigError(f"model.arch '{name}' is for {arch.data_kind} data, but the dataset gives {info.kind}")
     return arch
+
+
+def init_normal(module: nn.Module, std: float | None) -> nn.Module:
+    """Conv and linear weights ~ N(0, std^2), biases 0 (compare_gan: 0.02; AdaGAN's toy nets: 0.8);
+    None keeps PyTorch's initialization."""
+    if std is not None:
+        for layer in module.modules():
+            if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.normal_(layer.weight, 0.0, std)
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
+    return module
+
+
+def build_network(model_cfg, info: DataInfo, role: str) -> nn.Module:
+    """The generator (`role` 'generator') or discriminator of `model_cfg.arch` with every model option applied."""
+    arch = get_architecture(model_cfg.arch, info)
+    if role == "generator":
+        net, norm = arch.generator(model_cfg, info), model_cfg.g_norm
+    else:
+        net, norm = arch.discriminator(model_cfg, info), model_cfg.d_norm
+    init_normal(net, model_cfg.init_std)
+    set_batch_norm(net, model_cfg.bn_decay, model_cfg.bn_eps)
+    return apply_weight_norm(net, norm)

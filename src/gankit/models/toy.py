@@ -40,21 +40,9 @@ class ToyDiscriminator(nn.Module):
         return self.net(x).squeeze(1)  # (N,)
 
 
-def init_normal(module: nn.Module, std: float | None) -> nn.Module:
-    """Weights ~ N(0, std^2) and zero biases, as the AdaGAN reference's `init_std`; None keeps PyTorch's init."""
-    if std is not None:
-        for layer in module.modules():
-            if isinstance(layer, nn.Linear):
-                nn.init.normal_(layer.weight, 0.0, std)
-                nn.init.zeros_(layer.bias)
-    return module
-
-
 def toy_generator(cfg, info: DataInfo) -> nn.Module:
-    G = ToyGenerator(cfg.z_dim, info.shape[0], cfg.g_dim, cfg.g_layers or 3, cfg.g_norm, cfg.activation)
-    return init_normal(G, cfg.init_std)
+    return ToyGenerator(cfg.z_dim, info.shape[0], cfg.g_dim, cfg.g_layers or 3, cfg.g_norm, cfg.activation)
 
 
 def toy_discriminator(cfg, info: DataInfo) -> nn.Module:
-    D = ToyDiscriminator(info.shape[0], cfg.d_dim, cfg.d_layers or 3, cfg.d_norm, cfg.activation)
-    return init_normal(D, cfg.init_std)
+    return ToyDiscriminator(info.shape[0], cfg.d_dim, cfg.d_layers or 3, cfg.d_norm, cfg.activation)

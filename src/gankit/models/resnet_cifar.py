@@ -1,0 +1,100 @@
+"""compare_gan's ResNet CIFAR generator and discriminator (`architectures/resnet_cifar.py`, the SN-GAN paper's
+table 4), for any power-of-two image size >= 8 (32 is the reference).
+
+G: Linear(z -> 4*4*DIM) -> (N, DIM, 4, 4) -> up-blocks DIM -> DIM until the image size (3 at 32x32) -> norm ->
+ReLU -> 3x3 conv to C -> tanh. D: 4 blocks of DIM channels, the first ones halving the size until 8x8 (2 at
+32x32: 32 -> 16 -> 8 -> 8 -> 8) -> ReLU -> global mean pool -> Linear(DIM -> 1).
+
+Block: main path norm -> ReLU -> [unpool] -> 3x3 conv -> norm -> ReLU -> 3x3 conv -> [2x2 mean pool]; the
+shortcut is always a 3x3 conv ([unpool] -> conv, or conv -> [pool]), even when the channels match. G's
+upsampling is compare_gan's "unpool": each pixel goes to (2i, 2j) and the other three positions are zero
+(not nearest-neighbour). D's first block applies its ReLU straight to the image, as the reference.
+
+Output range: the reference G ends in a sigmoid on data in [0, 1]; gankit scales images to [-1, 1], so G
+ends in tanh — the same function up to the affine map between the ranges.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gankit.data.base import DataInfo
+from gankit.nn.norms import NORMS_2D
+
+
+def unpool(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, 2H, 2W) with x at the even rows and columns and zeros elsewhere."""
+    n, c, h, w = x.shape
+    out = x.new_zeros(n, c, h, 2, w, 2)
+    out[:, :, :, 0, :, 0] = x
+    return out.view(n, c, 2 * h, 2 * w)
+
+
+def conv3x3(cin: int, cout: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, padding=1)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, scale: str, norm: str):
+        super().__init__()
+        self.scale = scale  # 'up', 'down' or 'none'
+        self.norm1, self.conv1 = NORMS_2D.get(norm)(cin), conv3x3(cin, cout)
+        self.norm2, self.conv2 = NORMS_2D.get(norm)(cout), conv3x3(cout, cout)
+        self.shortcut = conv3x3(cin, cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.norm1(x))
+        if self.scale == "up":
+            h, x = unpool(h), unpool(x)
+        h = self.conv2(F.relu(self.norm2(self.conv1(h))))
+        skip = self.shortcut(x)
+        if self.scale == "down":
+            h, skip = F.avg_pool2d(h, 2), F.avg_pool2d(skip, 2)
+        return h + skip
+
+
+def _log2_size(size: int) -> int:
+    k = int(math.log2(size))
+    if 2**k != size or size < 8:
+        raise ValueError(f"resnet_cifar needs an image size that is a power of two >= 8, got {size}")
+    return k
+
+
+class ResNetGenerator(nn.Module):
+    def __init__(self, z_dim: int, channels: int, size: int, dim: int = 256, norm: str = "batch"):
+        super().__init__()
+        self.dim = dim
+        self.fc = nn.Linear(z_dim, 4 * 4 * dim)
+        self.blocks = nn.Sequential(*[ResBlock(dim, dim, "up", norm) for _ in range(_log2_size(size) - 2)])
+        self.norm = NORMS_2D.get(norm)(dim)
+        self.out = conv3x3(dim, channels)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.blocks(self.fc(z).view(-1, self.dim, 4, 4))  # (N, DIM, size, size)
+        return torch.tanh(self.out(F.relu(self.norm(h))))  # (N, C, size, size) in [-1, 1]
+
+
+class ResNetDiscriminator(nn.Module):
+    def __init__(self, channels: int, size: int, dim: int = 128, norm: str = "none"):
+        super().__init__()
+        downs = _log2_size(size) - 3  # halve down to 8x8
+        scales = ["down"] * downs + ["none"] * max(4 - downs, 0)
+        self.blocks = nn.Sequential(*[ResBlock(channels if i == 0 else dim, dim, s, norm) for i, s in enumerate(scales)])
+        self.fc = nn.Linear(dim, 1)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        h = F.relu(self.blocks(x)).mean(dim=(2, 3))  # (N, DIM): global mean pool
+        return self.fc(h).squeeze(1)  # (N,)
+
+
+def resnet_generator(cfg, info: DataInfo) -> nn.Module:
+    channels, size, _ = info.shape
+    return ResNetGenerator(cfg.z_dim, channels, size, cfg.g_dim, cfg.g_norm)
+
+
+def resnet_discriminator(cfg, info: DataInfo) -> nn.Module:
+    channels, size, _ = info.shape
+    return ResNetDiscriminator(channels, size, cfg.d_dim, cfg.d_norm)
