@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -54,7 +55,7 @@ def test_dry_run_prints_the_resolved_config(capsys):
     (["train", "wgan_gp_digits", "--set", "train.stpes=1", "--dry-run"], "unknown config key 'train.stpes'; valid keys at train:"),
     (["train", "wgan_gp_digits", "--set", "train.steps=many", "--dry-run"], "config key 'train.steps': Input should be a valid integer"),
     (["train", "wgan_gp_cifar10", "--steps", "1", "--set", "data.root=/nonexistent/cifar"], "/nonexistent/cifar: no CIFAR-10 files"),
-    (["train", "wgan_gp_digits", "--set", "model.arch=resnet"], "unknown architecture 'resnet'; valid: dcgan, toy_mlp"),
+    (["train", "wgan_gp_digits", "--set", "model.arch=resnet"], "unknown architecture 'resnet'; valid: dcgan, resnet_cifar, sndcgan, toy_mlp"),
     (["train", "wgan_gp_digits", "--set", "data.size=28"],
      "model.arch 'dcgan' (generator): dcgan needs an image size that is a power of two"),
     (["resume", "/nonexistent/run"], "/nonexistent/run: no such run directory"),
@@ -129,7 +130,7 @@ def test_toy_run_samples_points(capsys, tmp_path):
 def test_one_training_step_for_every_preset(capsys, tmp_path, preset):
     """Each preset as shipped (card architecture and losses), with a smaller batch and fixture data."""
     cfg = load_config(preset)
-    extra = ["--set", "train.batch_size=4"]
+    extra = ["--set", "train.batch_size=4", "--set", "eval.schedule=train"]
     if cfg.data.name == "cifar10":
         extra += ["--set", f"data.root={write_cifar_python(tmp_path / 'cifar')}"]
     if cfg.data.name == "toy2d":
@@ -143,3 +144,21 @@ def test_console_entry_point_and_module(tmp_path):
     exe = [sys.executable, "-m", "gankit"]
     done = subprocess.run(exe + ["train", "nope"], capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.strip().startswith("gankit: error: unknown preset 'nope'")
+
+
+def test_eval_after_train_scores_every_kept_checkpoint(capsys, tmp_path):
+    code, out, err = run(capsys, "train", "compare_gan_resnet_digits", "--out", str(tmp_path / "run"), "--steps", "4",
+                         "--no-progress", "--set", "data.size=8", "--set", "model.g_dim=8", "--set", "model.d_dim=8",
+                         "--set", "train.checkpoint_every=2", "--set", "eval.num_samples=100", "--set", "train.batch_size=8")
+    assert code == 0, err
+    results = json.loads((tmp_path / "run" / "eval.json").read_text())["results"]
+    assert sorted(results, key=int) == ["2", "4"] and "fd" in results["4"]["scores"]
+
+
+def test_eval_after_train_without_inception_weights_fails_before_training(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-hub"))
+    monkeypatch.delenv("GANKIT_INCEPTION_WEIGHTS", raising=False)
+    root = write_cifar_python(tmp_path / "cifar")
+    code, _, err = run(capsys, "train", "compare_gan_resnet_cifar10", "--out", str(tmp_path / "run"), "--steps", "1",
+                       "--set", f"data.root={root}", "--set", "train.batch_size=4")
+    assert code == 2 and "Inception weights not found" in err and not (tmp_path / "run").exists()

@@ -172,6 +172,28 @@ def metrics_command(input1, input2, fid, kid, isc, prc, fd_extractor, as_json, i
             click.echo(f"{key}: {value:.6g}")
 
 
+@cli.command()
+@click.argument("study_file", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Study directory (default: runs/study-<name>).")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: trials in this process or a process pool; ray: trials as Ray tasks (a cluster with --address).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Trials at a time.")
+@click.option("--address", help="Ray cluster address (default: start a local Ray instance).")
+@click.option("--dry-run", is_flag=True, help="List the trials and exit.")
+def study(study_file, out, backend, workers, address, dry_run) -> None:
+    """Run every trial of STUDY_FILE (grid/random over config keys x seeds), skipping finished ones, and
+    write study.csv, summary.md and a plot per metric."""
+    from gankit.study import load_study, plan, run_study
+
+    if dry_run:
+        for trial in plan(load_study(study_file)):
+            click.echo(f"{trial['id']}: " + " ".join(f"{k}={v}" for k, v in trial["overrides"].items()))
+        return
+    result = run_study(study_file, out, backend, workers, address, log=click.echo)
+    click.echo(f"done: {result['finished']}/{result['trials']} trials finished in {result['seconds']:.0f} s; "
+               f"summary {result['summary']}, table {result['csv']}" + (f", plots {', '.join(result['plots'])}" if result["plots"] else ""))
+
+
 def _report(summary: dict) -> None:
     click.echo(f"done: {summary['steps']} steps in {summary['seconds']:.1f} s ({summary['it_per_s']:.2f} it/s); "
                f"run at step {summary['final_step']} in {summary['run_dir']}")

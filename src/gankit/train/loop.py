@@ -82,7 +82,7 @@ class Trainer:
         self._counts: dict[str, int] = {}
         self._stop_signal: int | None = None
         self._evaluator = None
-        if cfg.eval.every:  # build it now: a bad eval config fails before training starts
+        if cfg.eval.every or cfg.eval.schedule == "eval_after_train":  # a bad eval config fails before training
             from gankit.evaluate import Evaluator
 
             self._evaluator = Evaluator(cfg, self.info, self.device)
@@ -252,6 +252,7 @@ class Trainer:
             logger.close()
         seconds = time.perf_counter() - start_time
         return {"steps": self.step - start_step, "seconds": seconds, "final_step": self.step,
+                "finished": self.step >= self.total_steps,
                 "it_per_s": (self.step - start_step) / max(seconds, 1e-9), "checkpoint": str(last_good) if last_good else None}
 
 

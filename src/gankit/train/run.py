@@ -76,7 +76,21 @@ def train(cfg: Config, out: Path, overwrite: bool = False, progress: bool | None
     trainer = Trainer(cfg, out, progress)  # data and models first: a user error leaves no run directory behind
     run_dir = prepare_run_dir(out, overwrite)
     write_config(run_dir, cfg)
-    return trainer.run() | {"run_dir": str(run_dir)}
+    return _after_training(cfg, run_dir, trainer.run())
+
+
+def _after_training(cfg: Config, run_dir: Path, summary: dict) -> dict:
+    """compare_gan's eval_after_train: once training has finished, score every kept checkpoint (eval.json)."""
+    summary = summary | {"run_dir": str(run_dir)}
+    if cfg.eval.schedule == "eval_after_train" and summary["finished"]:
+        from gankit.evaluate import evaluate_run
+        from gankit.train.loop import resolve_device
+
+        summary["eval"] = evaluate_run(run_dir, checkpoint="all", device=str(resolve_device(cfg.train.device)))["path"]
+    elif cfg.eval.schedule == "continuous_eval":
+        print(f"eval.schedule is continuous_eval: score checkpoints as they appear with `gankit eval {run_dir} --watch`",
+              flush=True)
+    return summary
 
 
 def resume(run_dir: Path, steps: int | None = None, device: str | None = None, progress: bool | None = None,
@@ -101,4 +115,4 @@ def resume(run_dir: Path, steps: int | None = None, device: str | None = None, p
         raise RunDirError(f"{run_dir}: --steps {steps} is below the checkpoint's step {trainer.step}")
     if changes:
         write_config(run_dir, cfg)
-    return trainer.run(until) | {"run_dir": str(run_dir)}
+    return _after_training(cfg, run_dir, trainer.run(until))
