@@ -1,0 +1,403 @@
+"""Studies: many runs of one base config over a grid or a random sample of config values, and seeds — the
+large-scale comparison of compare_gan's paper, as a tool.
+
+A study file (YAML)::
+
+    base: wgan_gp_digits              # preset name or YAML file every trial starts from
+    set: {train.steps: 300}           # fixed overrides for every trial
+    grid:                             # every combination of these values
+      loss.name: [non_saturating, wasserstein]
+      loss.penalty: [none, wgangp]
+    random:                           # and/or: `samples` draws from distributions
+      samples: 4
+      seed: 0
+      params:
+        optim.lr_d: {log_uniform: [1.0e-5, 1.0e-3]}
+        loss.penalty_weight: {choice: [1, 10]}
+    seeds: [0, 1]
+
+Each trial is an ordinary run directory `trials/<id>/` (train, then `gankit eval` on its last checkpoint) whose
+id is derived from its overrides, so a study run again skips the trials that finished, resumes those that were
+cut off and adds the new ones. Results: `study.csv` (a row per trial), `summary.md` (a table per config and per
+value of each swept key) and `plot-<metric>.png` (box and strip plots of a metric per value of each swept key).
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import itertools
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gankit.errors import ConfigError, GankitError
+
+# Scores where lower is better (the rest: higher is better).
+LOWER_IS_BETTER = {"fid", "fd", "kid", "fd_kid", "reverse_kl"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RandomSpec(_Strict):
+    samples: int = Field(ge=1, description="number of random draws")
+    seed: int = Field(0, description="seed of the draws (not of training)")
+    params: dict[str, dict[str, list[Any]]] = Field(description="key -> {uniform|log_uniform: [lo, hi]} or {choice: [...]}")
+
+    @field_validator("params")
+    @classmethod
+    def _check(cls, params):
+        for key, dist in params.items():
+            if len(dist) != 1 or next(iter(dist)) not in ("uniform", "log_uniform", "choice", "int_uniform"):
+                raise ValueError(f"random.params.{key}: give one of uniform, log_uniform, int_uniform, choice")
+            kind, values = next(iter(dist.items()))
+            if kind != "choice" and (len(values) != 2 or values[0] > values[1]):
+                raise ValueError(f"random.params.{key}.{kind}: expected [low, high] with low <= high")
+            if kind == "log_uniform" and values[0] <= 0:
+                raise ValueError(f"random.params.{key}.log_uniform: bounds must be positive")
+            if kind == "choice" and not values:
+                raise ValueError(f"random.params.{key}.choice: expected at least one value")
+        return params
+
+
+class StudySpec(_Strict):
+    base: str = Field(description="preset name or YAML file")
+    name: str | None = None
+    description: str = ""
+    set: dict[str, Any] = Field(default_factory=dict, description="overrides for every trial")
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="key -> values, all combinations")
+    random: RandomSpec | None = None
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+
+    @field_validator("grid")
+    @classmethod
+    def _nonempty(cls, grid):
+        for key, values in grid.items():
+            if not values:
+                raise ValueError(f"grid.{key}: expected at least one value")
+        return grid
+
+
+def load_study(path: str | Path) -> StudySpec:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such study file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with base, grid/random and seeds")
+    try:
+        return StudySpec.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: {where + ': ' if where else ''}{first['msg'].removeprefix('Value error, ')}") from None
+
+
+def _draw(kind: str, values: list, rng: np.random.Generator):
+    if kind == "choice":
+        return values[int(rng.integers(len(values)))]
+    low, high = values
+    if kind == "uniform":
+        return float(rng.uniform(low, high))
+    if kind == "int_uniform":
+        return int(rng.integers(int(low), int(high) + 1))
+    return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+
+
+def swept_points(spec: StudySpec) -> list[dict[str, Any]]:
+    """The configurations to try (without seeds): the grid's product, times the random draws if any."""
+    keys = list(spec.grid)
+    grid = [dict(zip(keys, combo)) for combo in itertools.product(*(spec.grid[k] for k in keys))] or [{}]
+    if spec.random is None:
+        return grid
+    rng = np.random.default_rng(spec.random.seed)
+    draws = [{k: _draw(*next(iter(d.items())), rng) for k, d in spec.random.params.items()} for _ in range(spec.random.samples)]
+    return [{**g, **d} for g in grid for d in draws]
+
+
+def trial_id(values: dict[str, Any], seed: int, fixed: dict[str, Any]) -> str:
+    """Readable and stable: the swept values and seed, plus a hash of everything that defines the trial."""
+    def short(v):
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+    slug = "-".join(f"{k}={short(v)}" for k, v in values.items()) or "base"
+    slug = "".join(c if c.isalnum() or c in "=-_." else "_" for c in slug)[:80]
+    digest = hashlib.sha1(json.dumps([values, seed, fixed], sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{slug}-s{seed}-{digest}"
+
+
+def plan(spec: StudySpec) -> list[dict[str, Any]]:
+    """Every trial: id, swept values, seed and the full override dict (validated against the base now)."""
+    from gankit.config import load_config
+
+    trials = []
+    for values in swept_points(spec):
+        for seed in spec.seeds:
+            overrides = {**spec.set, **values, "train.seed": seed}
+            load_config(spec.base, overrides)  # a bad key or value stops the study before anything runs
+            trials.append({"id": trial_id(values, seed, {"base": spec.base, **spec.set}), "values": values, "seed": seed,
+                           "overrides": overrides, "base": spec.base})
+    return trials
+
+
+# --- running one trial (in this process, a worker process or a Ray task) ---------------------------------------
+def run_trial(trial: dict[str, Any], study_dir: str, threads: int | None = None) -> dict[str, Any]:
+    """Train (or resume) and evaluate one trial; returns its result row. Never raises for a failed run."""
+    import torch
+
+    from gankit.config import load_config
+    from gankit.evaluate import evaluate_run
+    from gankit.train import checkpoint as ckpt
+    from gankit.train.run import resume, train
+
+    if threads:
+        torch.set_num_threads(threads)
+    run_dir = Path(study_dir) / "trials" / trial["id"]
+    result_path = run_dir / "trial.json"
+    if result_path.is_file():
+        done = json.loads(result_path.read_text())
+        if done.get("status") in ("finished", "diverged"):  # a divergence is a result too: running again repeats it
+            return done | {"skipped": True}
+    start = time.perf_counter()
+    row = {"id": trial["id"], "seed": trial["seed"], "values": trial["values"], "status": "failed", "scores": {}}
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    log_path = run_dir.parent / f"{trial['id']}.log"
+    with open(log_path, "a") as log, contextlib.redirect_stdout(log):
+        try:
+            cfg = load_config(trial["base"], trial["overrides"])
+            if run_dir.is_dir() and ckpt.list_states(run_dir):
+                summary = resume(run_dir, progress=False)
+            else:
+                summary = train(cfg, run_dir, overwrite=True, progress=False)
+            row["train_seconds"] = round(summary["seconds"], 2)
+            evaluated = evaluate_run(run_dir, checkpoint="last", device=str(_device(cfg)), log=print)
+            (step, entry), = evaluated["results"].items()
+            row["step"] = step
+            row["scores"] = {k: v["mean"] for k, v in entry["scores"].items() if isinstance(v["mean"], (int, float))}
+            row["status"] = "finished"
+        except GankitError as err:  # a diverged or misconfigured trial is a result, not the end of the study
+            row["status"] = "diverged" if type(err).__name__ == "TrainingDiverged" else "failed"
+            row["error"] = str(err)
+            print(f"trial {trial['id']}: {row['status']}: {err}")
+    row["seconds"] = round(time.perf_counter() - start, 2)
+    if run_dir.is_dir():
+        result_path.write_text(json.dumps(row, indent=1))
+    return row
+
+
+def _device(cfg):
+    from gankit.train.loop import resolve_device
+
+    return resolve_device(cfg.train.device)
+
+
+# --- backends -----------------------------------------------------------------------------------------------
+def _run_local(trials, out: Path, workers: int, log) -> list[dict]:
+    if workers <= 1:
+        rows = []
+        for k, trial in enumerate(trials, 1):
+            rows.append(row := run_trial(trial, str(out)))
+            log(_progress_line(k, len(trials), row))
+        return rows
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max((os.cpu_count() or 1) // workers, 1)
+    rows_by_id = {}
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(run_trial, trial, str(out), threads): trial for trial in trials}
+        for k, future in enumerate(as_completed(futures), 1):
+            row = future.result()
+            rows_by_id[row["id"]] = row
+            log(_progress_line(k, len(trials), row))
+    return [rows_by_id[t["id"]] for t in trials]
+
+
+def _run_ray(trials, out: Path, workers: int, log, address: str | None) -> list[dict]:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--backend ray needs Ray: pip install 'gankit[ray]' (or pip install ray)") from None
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 **({} if address else {"num_cpus": os.cpu_count() or 1}))
+    try:
+        cpus = max(int(ray.cluster_resources().get("CPU", 1)) // max(workers, 1), 1)
+        remote = ray.remote(num_cpus=cpus)(run_trial)
+        pending = {remote.remote(trial, str(out.resolve()), cpus): trial["id"] for trial in trials}
+        rows_by_id = {}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            row = ray.get(ready[0])
+            rows_by_id[pending.pop(ready[0])] = row
+            log(_progress_line(len(rows_by_id), len(trials), row))
+        return [rows_by_id[t["id"]] for t in trials]
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _progress_line(k: int, n: int, row: dict) -> str:
+    scores = ", ".join(f"{name} {value:.4g}" for name, value in row["scores"].items())
+    state = "done before" if row.get("skipped") else row["status"]
+    return f"[{k}/{n}] {row['id']}: {state} ({row.get('seconds', 0):.0f} s){'; ' + scores if scores else ''}"
+
+
+def run_study(path: str | Path, out: str | Path | None = None, backend: str = "local", workers: int = 1,
+              address: str | None = None, log=print) -> dict:
+    spec = load_study(path)
+    name = spec.name or Path(path).stem
+    out = Path(out) if out else Path("runs") / f"study-{name}"
+    trials = plan(spec)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "study.yaml").write_text(Path(path).read_text())
+    (out / "plan.json").write_text(json.dumps(trials, indent=1, default=str))
+    log(f"study {name}: {len(trials)} trials ({len(swept_points(spec))} configurations x {len(spec.seeds)} seeds) "
+        f"from {spec.base}, backend {backend}; results in {out}")
+    start = time.perf_counter()
+    if backend == "ray":
+        rows = _run_ray(trials, out, workers, log, address)
+    elif backend == "local":
+        rows = _run_local(trials, out, workers, log)
+    else:
+        raise ConfigError(f"--backend '{backend}': expected local or ray")
+    files = write_summary(out, spec, name, rows)
+    return {"out": str(out), "trials": len(rows), "finished": sum(r["status"] == "finished" for r in rows),
+            "seconds": time.perf_counter() - start, **files}
+
+
+# --- results ------------------------------------------------------------------------------------------------
+def _metric_names(rows: list[dict]) -> list[str]:
+    names: list[str] = []
+    for row in rows:
+        names += [k for k in row["scores"] if k not in names]
+    return names
+
+
+def _fmt_value(v) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def _mean_std(values: list[float]) -> str:
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return f"{values[0]:.4g}"
+    return f"{np.mean(values):.4g} ± {np.std(values):.2g}"
+
+
+def write_summary(out: Path, spec: StudySpec, name: str, rows: list[dict]) -> dict:
+    keys = list(dict.fromkeys(k for row in rows for k in row["values"]))
+    all_metrics = _metric_names(rows)
+    finished = [r for r in rows if r["status"] == "finished"]
+    # the table keeps every score; the summary leaves out those equal in every trial (e.g. modes_total)
+    metrics = [m for m in all_metrics if len({r["scores"].get(m) for r in finished}) > 1] or all_metrics
+    with open(out / "study.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["trial", *keys, "seed", "status", "seconds", *all_metrics])
+        for row in rows:
+            writer.writerow([row["id"], *(row["values"].get(k, "") for k in keys), row["seed"], row["status"],
+                             row.get("seconds", ""), *(row["scores"].get(m, "") for m in all_metrics)])
+
+    lines = [f"# Study `{name}`", ""]
+    if spec.description:
+        lines += [spec.description, ""]
+    lines += [f"Base `{spec.base}`; fixed: " + (", ".join(f"`{k}={_fmt_value(v)}`" for k, v in spec.set.items()) or "none")
+              + f"; seeds {spec.seeds}. {len(rows)} trials, {len(finished)} finished"
+              + (f", {len(rows) - len(finished)} diverged or failed" if len(finished) < len(rows) else "") + ".", ""]
+    for metric in metrics:
+        arrow = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
+        lines.append(f"- `{metric}`: {arrow}")
+    lines.append("")
+
+    # one line per configuration, seeds pooled, best first by the first metric
+    configs: dict[str, list[dict]] = {}
+    for row in rows:
+        configs.setdefault(json.dumps(row["values"], sort_keys=True, default=str), []).append(row)
+    first = metrics[0] if metrics else None
+
+    def rank(item):
+        vals = [r["scores"].get(first) for r in item[1] if r["status"] == "finished" and first in r["scores"]]
+        if not vals:
+            return math.inf
+        return np.mean(vals) if first in LOWER_IS_BETTER else -np.mean(vals)
+
+    lines += ["## Configurations (mean ± std over seeds, best first)", "",
+              "| " + " | ".join([*keys, "finished", "seconds", *metrics]) + " |", "|" + "---|" * (len(keys) + 2 + len(metrics))]
+    for _, group in sorted(configs.items(), key=rank):
+        values = group[0]["values"]
+        ok = [r for r in group if r["status"] == "finished"]
+        seconds = np.mean([r.get("seconds", 0) for r in group])
+        cells = [_fmt_value(values.get(k, "")) for k in keys] + [f"{len(ok)}/{len(group)}", f"{seconds:.0f}"]
+        cells += [_mean_std([r["scores"].get(m) for r in ok]) for m in metrics]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+
+    for key in keys:  # marginal effect of each swept key, pooled over everything else
+        lines += [f"## By `{key}`", "", "| value | trials | " + " | ".join(f"{m} median" for m in metrics) + " |",
+                  "|" + "---|" * (2 + len(metrics))]
+        for value in dict.fromkeys(r["values"].get(key) for r in rows):
+            group = [r for r in finished if r["values"].get(key) == value]
+            medians = []
+            for m in metrics:
+                vals = [r["scores"][m] for r in group if m in r["scores"] and math.isfinite(r["scores"][m])]
+                medians.append(f"{np.median(vals):.4g}" if vals else "—")
+            lines.append(f"| {_fmt_value(value)} | {len(group)} | " + " | ".join(medians) + " |")
+        lines.append("")
+    failed = [r for r in rows if r["status"] != "finished"]
+    if failed:
+        lines += ["## Diverged or failed", ""] + [f"- `{r['id']}`: {r.get('error', r['status'])}" for r in failed] + [""]
+
+    plots = []
+    for metric in metrics:
+        path = out / f"plot-{metric}.png"
+        if keys and plot_metric(finished, keys, metric, path):
+            plots.append(path.name)
+            lines += [f"![{metric}]({path.name})", ""]
+    (out / "summary.md").write_text("\n".join(lines))
+    return {"csv": str(out / "study.csv"), "summary": str(out / "summary.md"), "plots": plots}
+
+
+def plot_metric(rows: list[dict], keys: list[str], metric: str, path: Path) -> bool:
+    """Box plot and the individual trials (strip) of `metric` per value of each swept key, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if metric in r["scores"] and math.isfinite(r["scores"][metric])]
+    if not rows:
+        return False
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys) + 0.8, 3.4), squeeze=False, sharey=True)
+    jitter = np.random.default_rng(0)
+    for ax, key in zip(axes[0], keys):
+        values = list(dict.fromkeys(r["values"].get(key) for r in rows))
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        values = sorted(values) if numeric else values
+        groups = [[r["scores"][metric] for r in rows if r["values"].get(key) == v] for v in values]
+        ax.boxplot(groups, widths=0.5, showfliers=False)
+        for i, group in enumerate(groups, 1):
+            ax.scatter(i + jitter.uniform(-0.12, 0.12, len(group)), group, s=14, alpha=0.7, color="tab:blue", zorder=3)
+        ax.set_xticks(range(1, len(values) + 1), [_fmt_value(v) for v in values], rotation=30, ha="right", fontsize=8)
+        ax.set_xlabel(key)
+        ax.grid(axis="y", alpha=0.3)
+    better = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
+    axes[0][0].set_ylabel(f"{metric} ({better})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

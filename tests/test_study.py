@@ -1,0 +1,112 @@
+"""The study tool: plans from grid/random specs, runs trials as ordinary run directories, resumes, summarises."""
+import csv
+import json
+import shutil
+
+import pytest
+
+from gankit.cli import main
+from gankit.errors import ConfigError
+from gankit.study import StudySpec, load_study, plan, run_study, swept_points, trial_id
+
+TOY = """
+base: wgan_gp_toy_8gaussians
+description: a 2x2 toy study
+set: {train.steps: 6, data.num_train: 256, train.batch_size: 32, model.g_dim: 16, model.d_dim: 16,
+      train.n_critic: 1, train.log_every: 3, train.checkpoint_every: 3, eval.num_samples: 200}
+grid:
+  loss.name: [non_saturating, hinge]
+  optim.lr_d: [1.0e-4, 1.0e-3]
+seeds: [0]
+"""
+
+
+def _write(tmp_path, text=TOY, name="toy.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_grid_and_random_points_are_reproducible():
+    spec = StudySpec(base="wgan_gp_digits", grid={"loss.name": ["hinge", "wasserstein"]},
+                     random={"samples": 3, "seed": 7, "params": {"optim.lr_d": {"log_uniform": [1e-5, 1e-3]},
+                                                                  "loss.penalty_weight": {"choice": [1, 10]}}})
+    points = swept_points(spec)
+    assert len(points) == 6 and points == swept_points(spec)
+    assert {p["loss.name"] for p in points} == {"hinge", "wasserstein"}
+    assert all(1e-5 <= p["optim.lr_d"] <= 1e-3 and p["loss.penalty_weight"] in (1, 10) for p in points)
+    other = swept_points(spec.model_copy(update={"random": spec.random.model_copy(update={"seed": 8})}))
+    assert [p["optim.lr_d"] for p in other] != [p["optim.lr_d"] for p in points]
+
+
+def test_trial_ids_are_stable_and_distinct():
+    a = trial_id({"loss.name": "hinge"}, 0, {"base": "x"})
+    assert a == trial_id({"loss.name": "hinge"}, 0, {"base": "x"}) and a.startswith("loss.name=hinge-s0-")
+    assert len({a, trial_id({"loss.name": "hinge"}, 1, {"base": "x"}), trial_id({"loss.name": "hinge"}, 0, {"base": "y"})}) == 3
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("base: wgan_gp_digits\ngrid: {loss.nme: [hinge]}\n", "unknown config key 'loss.nme'"),
+    ("base: wgan_gp_digits\ngrid: {loss.name: []}\n", "grid.loss.name: expected at least one value"),
+    ("base: wgan_gp_digits\nrandom: {samples: 2, params: {optim.lr_d: {normal: [0, 1]}}}\n", "give one of uniform"),
+    ("base: wgan_gp_digits\nseedz: [1]\n", "seedz"),
+    ("base: [unclosed\n", "not valid YAML"),
+])
+def test_bad_study_files_are_one_line_errors(tmp_path, text, fragment):
+    with pytest.raises(ConfigError, match=fragment.replace("[", r"\[")):
+        plan(load_study(_write(tmp_path, text, "bad.yaml")))
+
+
+def test_toy_study_runs_resumes_and_summarises(tmp_path, capsys):
+    study = _write(tmp_path)
+    out = tmp_path / "out"
+    assert main(["study", str(study), "--out", str(out)]) == 0
+    rows = list(csv.DictReader(open(out / "study.csv")))
+    assert len(rows) == 4 and all(r["status"] == "finished" for r in rows)
+    assert {(r["loss.name"], r["optim.lr_d"]) for r in rows} == {("non_saturating", "0.0001"), ("non_saturating", "0.001"),
+                                                                ("hinge", "0.0001"), ("hinge", "0.001")}
+    assert all(float(r["log_p"]) < 0 and 0 <= float(r["C"]) <= 1 for r in rows)
+    trial_dirs = sorted(p for p in (out / "trials").iterdir() if p.is_dir())
+    assert len(trial_dirs) == 4 and all((d / "eval.json").is_file() and (d / "generator.safetensors").is_file() for d in trial_dirs)
+    summary = (out / "summary.md").read_text()
+    assert "| loss.name | optim.lr_d | finished |" in summary and "## By `optim.lr_d`" in summary
+    assert (out / "plot-log_p.png").stat().st_size > 1000
+    assert "modes_total" not in summary  # constant over the trials: in the csv only
+
+    # finished trials are not run again; an interrupted one resumes from its checkpoint
+    first = json.loads((trial_dirs[0] / "trial.json").read_text())
+    (trial_dirs[1] / "trial.json").unlink()
+    capsys.readouterr()
+    result = run_study(study, out)
+    assert result["finished"] == 4
+    log = capsys.readouterr().out
+    assert log.count("done before") == 3
+    assert json.loads((trial_dirs[0] / "trial.json").read_text()) == first
+    resumed = (out / "trials" / f"{trial_dirs[1].name}.log").read_text()
+    assert "G iterations 6 -> 6" in resumed  # resumed at its last checkpoint: nothing left to train
+
+    # a new seed adds only the new trials
+    _write(tmp_path, TOY.replace("seeds: [0]", "seeds: [0, 1]"))
+    capsys.readouterr()
+    assert run_study(study, out)["trials"] == 8
+    assert capsys.readouterr().out.count("done before") == 4
+
+
+def test_failed_trials_are_recorded_not_fatal(tmp_path):
+    text = TOY.replace("optim.lr_d: [1.0e-4, 1.0e-3]", "optim.lr_d: [1.0e-4, 1.0e+30]")
+    result = run_study(_write(tmp_path, text), tmp_path / "out")
+    rows = list(csv.DictReader(open(tmp_path / "out" / "study.csv")))
+    assert result["trials"] == 4 and result["finished"] == 2
+    assert {r["optim.lr_d"]: r["status"] for r in rows} == {"0.0001": "finished", "1e+30": "diverged"}
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "## Diverged or failed" in summary and "loss_d became nan" in summary
+
+
+def test_ray_backend_runs_trials_as_tasks(tmp_path):
+    pytest.importorskip("ray")
+    text = TOY.replace("  optim.lr_d: [1.0e-4, 1.0e-3]\n", "")
+    out = tmp_path / "out"
+    result = run_study(_write(tmp_path, text), out, backend="ray", workers=2)
+    assert result["finished"] == 2
+    assert len(list(csv.DictReader(open(out / "study.csv")))) == 2
+    shutil.rmtree(out / "trials")
