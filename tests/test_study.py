@@ -110,3 +110,16 @@ def test_ray_backend_runs_trials_as_tasks(tmp_path):
     assert result["finished"] == 2
     assert len(list(csv.DictReader(open(out / "study.csv")))) == 2
     shutil.rmtree(out / "trials")
+
+
+def test_an_interrupted_trial_stops_the_study(tmp_path, monkeypatch):
+    import gankit.train.run as run_module
+    from gankit.train.loop import Interrupted
+
+    def interrupted(*args, **kwargs):
+        raise Interrupted("interrupted by SIGTERM at step 3; checkpoint saved", 15)
+
+    monkeypatch.setattr(run_module, "train", interrupted)
+    with pytest.raises(Interrupted):
+        run_study(_write(tmp_path), tmp_path / "out")
+    assert not list((tmp_path / "out" / "trials").glob("*/trial.json"))  # nothing recorded as a result

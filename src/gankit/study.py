@@ -160,6 +160,7 @@ def run_trial(trial: dict[str, Any], study_dir: str, threads: int | None = None)
     from gankit.config import load_config
     from gankit.evaluate import evaluate_run
     from gankit.train import checkpoint as ckpt
+    from gankit.train.loop import Interrupted
     from gankit.train.run import resume, train
 
     if threads:
@@ -187,6 +188,8 @@ def run_trial(trial: dict[str, Any], study_dir: str, threads: int | None = None)
             row["step"] = step
             row["scores"] = {k: v["mean"] for k, v in entry["scores"].items() if isinstance(v["mean"], (int, float))}
             row["status"] = "finished"
+        except Interrupted:  # Ctrl-C / SIGTERM: the trial saved a checkpoint; stop the study (it resumes later)
+            raise
         except GankitError as err:  # a diverged or misconfigured trial is a result, not the end of the study
             row["status"] = "diverged" if type(err).__name__ == "TrainingDiverged" else "failed"
             row["error"] = str(err)
