@@ -28,7 +28,7 @@ def digits_run(tmp_path_factory):
 
 
 def test_every_subcommand_has_help(capsys):
-    for command in ([], ["presets"], ["train"], ["resume"], ["sample"]):
+    for command in ([], ["presets"], ["train"], ["resume"], ["sample"], ["eval"], ["metrics"], ["study"]):
         code, out, _ = run(capsys, *command, "--help")
         assert code == 0 and "Usage: gankit" in out
 
