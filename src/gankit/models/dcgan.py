@@ -16,10 +16,11 @@ from gankit.data.base import DataInfo
 from gankit.nn.norms import NORMS_1D, NORMS_2D
 
 
-def num_stages(size: int) -> int:
+def num_stages(size: int, arch: str = "dcgan") -> int:
+    """Doublings from 4x4 to `size` (3 at 32x32); the image architectures all need a power of two >= 8."""
     stages = int(math.log2(size)) - 2
     if 2 ** (stages + 2) != size or stages < 1:
-        raise ValueError(f"dcgan needs an image size that is a power of two >= 8, got {size}")
+        raise ValueError(f"{arch} needs an image size that is a power of two >= 8, got {size}")
     return stages
 
 

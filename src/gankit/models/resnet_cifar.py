@@ -15,13 +15,12 @@ ends in tanh — the same function up to the affine map between the ranges.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from gankit.data.base import DataInfo
+from gankit.models.dcgan import num_stages
 from gankit.nn.norms import NORMS_2D
 
 
@@ -56,19 +55,12 @@ class ResBlock(nn.Module):
         return h + skip
 
 
-def _log2_size(size: int) -> int:
-    k = int(math.log2(size))
-    if 2**k != size or size < 8:
-        raise ValueError(f"resnet_cifar needs an image size that is a power of two >= 8, got {size}")
-    return k
-
-
 class ResNetGenerator(nn.Module):
     def __init__(self, z_dim: int, channels: int, size: int, dim: int = 256, norm: str = "batch"):
         super().__init__()
         self.dim = dim
         self.fc = nn.Linear(z_dim, 4 * 4 * dim)
-        self.blocks = nn.Sequential(*[ResBlock(dim, dim, "up", norm) for _ in range(_log2_size(size) - 2)])
+        self.blocks = nn.Sequential(*[ResBlock(dim, dim, "up", norm) for _ in range(num_stages(size, "resnet_cifar"))])
         self.norm = NORMS_2D.get(norm)(dim)
         self.out = conv3x3(dim, channels)
 
@@ -80,7 +72,7 @@ class ResNetGenerator(nn.Module):
 class ResNetDiscriminator(nn.Module):
     def __init__(self, channels: int, size: int, dim: int = 128, norm: str = "none"):
         super().__init__()
-        downs = _log2_size(size) - 3  # halve down to 8x8
+        downs = num_stages(size, "resnet_cifar") - 1  # halve down to 8x8
         scales = ["down"] * downs + ["none"] * max(4 - downs, 0)
         self.blocks = nn.Sequential(*[ResBlock(channels if i == 0 else dim, dim, s, norm) for i, s in enumerate(scales)])
         self.fc = nn.Linear(dim, 1)

@@ -9,26 +9,18 @@ normalization after every conv but the first. DIM = 64 in the paper.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from gankit.data.base import DataInfo
+from gankit.models.dcgan import num_stages
 from gankit.nn.norms import NORMS_1D, NORMS_2D
-
-
-def _stages(size: int) -> int:
-    stages = int(math.log2(size)) - 2
-    if 2 ** (stages + 2) != size or stages < 1:
-        raise ValueError(f"sndcgan needs an image size that is a power of two >= 8, got {size}")
-    return stages
 
 
 class SNDCGANGenerator(nn.Module):
     def __init__(self, z_dim: int, channels: int, size: int, dim: int = 64, norm: str = "batch"):
         super().__init__()
-        stages = _stages(size)
+        stages = num_stages(size, "sndcgan")
         width = dim * 2**stages
         self.start = (width, 4, 4)
         self.fc = nn.Sequential(nn.Linear(z_dim, width * 16), NORMS_1D.get(norm)(width * 16), nn.ReLU(True))
@@ -57,10 +49,10 @@ class SNDCGANDiscriminator(nn.Module):
             layers.append(nn.LeakyReLU(0.1, True))
             width_in = cout
 
-        for stage in range(_stages(size)):
+        for stage in range(num_stages(size, "sndcgan")):
             conv(dim * 2**stage, 3, 1)
             conv(dim * 2**stage, 4, 2)
-        conv(dim * 2 ** _stages(size), 3, 1)
+        conv(dim * 2 ** num_stages(size, "sndcgan"), 3, 1)
         self.features = nn.Sequential(*layers)
         self.fc = nn.Linear(width_in * 16, 1)
 
