@@ -1,0 +1,140 @@
+"""A study's results: `study.csv` (a row per trial), `summary.md` (configurations ranked, and the median of
+each score per value of each swept key) and `plot-<score>.png` (box and strip plots per swept key)."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from gankit.study import StudySpec
+
+# Scores where lower is better (the rest: higher is better).
+LOWER_IS_BETTER = {"fid", "fd", "kid", "fd_kid", "reverse_kl"}
+
+
+def _metric_names(rows: list[dict]) -> list[str]:
+    names: list[str] = []
+    for row in rows:
+        names += [k for k in row["scores"] if k not in names]
+    return names
+
+
+def _fmt_value(v) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def _mean_std(values: list[float]) -> str:
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return f"{values[0]:.4g}"
+    return f"{np.mean(values):.4g} ± {np.std(values):.2g}"
+
+
+def write_summary(out: Path, spec: StudySpec, name: str, rows: list[dict]) -> dict:
+    keys = list(dict.fromkeys(k for row in rows for k in row["values"]))
+    all_metrics = _metric_names(rows)
+    finished = [r for r in rows if r["status"] == "finished"]
+    # the table keeps every score; the summary leaves out those equal in every trial (e.g. modes_total)
+    metrics = [m for m in all_metrics if len({r["scores"].get(m) for r in finished}) > 1] or all_metrics
+    with open(out / "study.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["trial", *keys, "seed", "status", "seconds", *all_metrics])
+        for row in rows:
+            writer.writerow([row["id"], *(row["values"].get(k, "") for k in keys), row["seed"], row["status"],
+                             row.get("seconds", ""), *(row["scores"].get(m, "") for m in all_metrics)])
+
+    lines = [f"# Study `{name}`", ""]
+    if spec.description:
+        lines += [spec.description, ""]
+    lines += [f"Base `{spec.base}`; fixed: " + (", ".join(f"`{k}={_fmt_value(v)}`" for k, v in spec.set.items()) or "none")
+              + f"; seeds {spec.seeds}. {len(rows)} trials, {len(finished)} finished"
+              + (f", {len(rows) - len(finished)} diverged or failed" if len(finished) < len(rows) else "") + ".", ""]
+    for metric in metrics:
+        arrow = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
+        lines.append(f"- `{metric}`: {arrow}")
+    lines.append("")
+
+    # one line per configuration, seeds pooled, best first by the first metric
+    configs: dict[str, list[dict]] = {}
+    for row in rows:
+        configs.setdefault(json.dumps(row["values"], sort_keys=True, default=str), []).append(row)
+    first = metrics[0] if metrics else None
+
+    def rank(item):
+        vals = [r["scores"].get(first) for r in item[1] if r["status"] == "finished" and first in r["scores"]]
+        if not vals:
+            return math.inf
+        return np.mean(vals) if first in LOWER_IS_BETTER else -np.mean(vals)
+
+    lines += ["## Configurations (mean ± std over seeds, best first)", "",
+              "| " + " | ".join([*keys, "finished", "seconds", *metrics]) + " |", "|" + "---|" * (len(keys) + 2 + len(metrics))]
+    for _, group in sorted(configs.items(), key=rank):
+        values = group[0]["values"]
+        ok = [r for r in group if r["status"] == "finished"]
+        seconds = np.mean([r.get("seconds", 0) for r in group])
+        cells = [_fmt_value(values.get(k, "")) for k in keys] + [f"{len(ok)}/{len(group)}", f"{seconds:.0f}"]
+        cells += [_mean_std([r["scores"].get(m) for r in ok]) for m in metrics]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+
+    for key in keys:  # marginal effect of each swept key, pooled over everything else
+        lines += [f"## By `{key}`", "", "| value | trials | " + " | ".join(f"{m} median" for m in metrics) + " |",
+                  "|" + "---|" * (2 + len(metrics))]
+        for value in dict.fromkeys(r["values"].get(key) for r in rows):
+            group = [r for r in finished if r["values"].get(key) == value]
+            medians = []
+            for m in metrics:
+                vals = [r["scores"][m] for r in group if m in r["scores"] and math.isfinite(r["scores"][m])]
+                medians.append(f"{np.median(vals):.4g}" if vals else "—")
+            lines.append(f"| {_fmt_value(value)} | {len(group)} | " + " | ".join(medians) + " |")
+        lines.append("")
+    failed = [r for r in rows if r["status"] != "finished"]
+    if failed:
+        lines += ["## Diverged or failed", ""] + [f"- `{r['id']}`: {r.get('error', r['status'])}" for r in failed] + [""]
+
+    plots = []
+    for metric in metrics:
+        path = out / f"plot-{metric}.png"
+        if keys and plot_metric(finished, keys, metric, path):
+            plots.append(path.name)
+            lines += [f"![{metric}]({path.name})", ""]
+    (out / "summary.md").write_text("\n".join(lines))
+    return {"csv": str(out / "study.csv"), "summary": str(out / "summary.md"), "plots": plots}
+
+
+def plot_metric(rows: list[dict], keys: list[str], metric: str, path: Path) -> bool:
+    """Box plot and the individual trials (strip) of `metric` per value of each swept key, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if metric in r["scores"] and math.isfinite(r["scores"][metric])]
+    if not rows:
+        return False
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys) + 0.8, 3.4), squeeze=False, sharey=True)
+    jitter = np.random.default_rng(0)
+    for ax, key in zip(axes[0], keys):
+        values = list(dict.fromkeys(r["values"].get(key) for r in rows))
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        values = sorted(values) if numeric else values
+        groups = [[r["scores"][metric] for r in rows if r["values"].get(key) == v] for v in values]
+        ax.boxplot(groups, widths=0.5, showfliers=False)
+        for i, group in enumerate(groups, 1):
+            ax.scatter(i + jitter.uniform(-0.12, 0.12, len(group)), group, s=14, alpha=0.7, color="tab:blue", zorder=3)
+        ax.set_xticks(range(1, len(values) + 1), [_fmt_value(v) for v in values], rotation=30, ha="right", fontsize=8)
+        ax.set_xlabel(key)
+        ax.grid(axis="y", alpha=0.3)
+    better = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
+    axes[0][0].set_ylabel(f"{metric} ({better})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
