@@ -50,7 +50,7 @@ class DataConfig(Section):
 class ModelConfig(Section):
     arch: str = Field("dcgan", description="generator/discriminator pair: dcgan, resnet_cifar, sndcgan, toy_mlp")
     z_dim: int = Field(128, ge=1, description="latent dimension")
-    z_dist: Literal["normal", "uniform"] = Field("normal", description="z ~ N(0, I) or U[-1, 1]")
+    z_dist: Literal["normal", "uniform", "uniform01"] = Field("normal", description="z ~ N(0, I), U[-1, 1] or U[0, 1)")
     g_dim: int = Field(64, ge=1, description="generator width (DIM)")
     d_dim: int = Field(64, ge=1, description="discriminator width (DIM)")
     g_layers: int | None = Field(None, ge=1, description="generator depth; None = the architecture's own")
@@ -58,10 +58,15 @@ class ModelConfig(Section):
     activation: Literal["relu", "tanh"] = Field("relu", description="hidden activation of toy_mlp (AdaGAN: tanh)")
     init_std: float | None = Field(None, gt=0, description="conv/linear weights ~ N(0, init_std^2), biases 0 "
                                                          "(compare_gan 0.02, AdaGAN 0.8); None = PyTorch's")
-    g_norm: str = Field("batch", description="generator normalization: batch, none, layer, spectral, weight")
+    g_norm: str = Field("batch", description="generator normalization: batch, none, layer, spectral, weight, virtual_batch")
     d_norm: str = Field("none", description="discriminator normalization: none, batch, layer, spectral, weight")
     bn_decay: float = Field(0.9, gt=0, lt=1, description="batch norm moving-average decay (PyTorch momentum = 1 - decay)")
     bn_eps: float = Field(1e-5, gt=0, description="batch norm epsilon")
+    vbn_reference_size: int = Field(64, ge=1, description="reference batch of g_norm virtual_batch")
+    d_input_noise: float = Field(0.0, ge=0, description="std of Gaussian noise on D's input while training (Improved-GAN: 0.3)")
+    d_hidden_noise: float = Field(0.0, ge=0, description="std of Gaussian noise on D's hidden layers (Improved-GAN: 0.5)")
+    minibatch_kernels: int = Field(0, ge=0, description="minibatch discrimination kernels before D's output; 0 = off")
+    minibatch_dims: int = Field(5, ge=1, description="dimensions of each minibatch discrimination kernel")
 
 
 class LossConfig(Section):
@@ -135,10 +140,32 @@ class BoostConfig(Section):
     classifier_batch_size: int = Field(256, ge=1)
 
 
+class SSLConfig(Section):
+    """Semi-supervised GAN (family improved_gan): the labelled subset and the paper's techniques."""
+
+    labels_per_class: int | Literal["all"] = Field(10, description="labelled training items per class, chosen by a "
+                                                   "seeded permutation of the train split; 'all' = fully supervised")
+    label_seed: int = Field(0, description="seed of the permutation that picks the labelled items")
+    labelled_batch_size: int | None = Field(None, ge=1, description="labelled items per D step; None = train.batch_size")
+    supervised_only: bool = Field(False, description="baseline: train the same classifier on the labelled items alone")
+    feature_matching: bool = Field(True, description="G matches D's mean features (else G maximizes log D(G(z)))")
+    feature_layer: int = Field(-1, description="index of D's hidden layer for feature matching; -1 = the last")
+    unlabelled_weight: float = Field(1.0, ge=0, description="weight of the unlabelled (real/fake) loss in D's loss")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="one-sided label smoothing: real target 1 - s")
+    historical_averaging: float = Field(0.0, ge=0, description="weight of ||theta - mean of past theta||^2, both players")
+    classifier_ema: float = Field(0.999, ge=0, lt=1, description="EMA decay of D's weights for test accuracy; 0 = off")
+
+    @model_validator(mode="after")
+    def _check_count(self) -> SSLConfig:
+        if isinstance(self.labels_per_class, int) and self.labels_per_class < 1:
+            raise ValueError(f"ssl.labels_per_class must be >= 1 or 'all', got {self.labels_per_class}")
+        return self
+
+
 class Config(Section):
     name: str = "custom"
     description: str = ""
-    family: str = Field("gan", description="what is trained: gan")
+    family: str = Field("gan", description="what is trained: gan, adagan, improved_gan")
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
@@ -146,6 +173,7 @@ class Config(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     boost: BoostConfig = Field(default_factory=BoostConfig)
+    ssl: SSLConfig = Field(default_factory=SSLConfig)
 
     def total_steps(self, num_train: int) -> int:
         """Generator iterations to run: `train.steps`, or `train.epochs` converted (D steps use data)."""

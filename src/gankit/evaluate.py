@@ -29,12 +29,17 @@ class Evaluator:
     def __init__(self, cfg: Config, info: DataInfo, device: torch.device | str = "cpu",
                  inception_weights: str | None = None, extractor: str | None = None):
         self.cfg, self.info, self.device = cfg, info, torch.device(device)
-        self.metrics = list(cfg.eval.metrics) if cfg.eval.metrics else default_metrics(cfg.data, info)
+        family = FAMILIES.get(cfg.family)
+        self.metrics = list(cfg.eval.metrics) if cfg.eval.metrics else \
+            list(getattr(family, "extra_metrics", ())) + default_metrics(cfg.data, info)
         for name in self.metrics:
             METRICS.get(name)
         kinds = {METRICS.get(name).extractor for name in self.metrics}
         if ("points" in kinds and info.kind != "points") or (kinds & {"inception", "domain"} and info.kind != "image"):
             raise ConfigError(f"eval.metrics {self.metrics} do not fit {info.kind} data")
+        if "classifier" in kinds and not hasattr(family, "build_classifier"):
+            raise ConfigError(f"eval.metrics 'accuracy' scores a classifier; family '{cfg.family}' trains none")
+        self.kinds = kinds
         self.extractors = {}
         if "inception" in kinds:
             self.extractors["inception"] = make_extractor("inception", self.device, inception_weights or cfg.eval.inception_weights)
@@ -58,7 +63,13 @@ class Evaluator:
         for kind, extractor in self.extractors.items():
             real[kind], meta = cached_real_features(self.cfg.data, e.reference, extractor, e.num_real, e.batch_size, load_dataset)
             counts[kind] = meta["items"]
-        if "points" in {METRICS.get(n).extractor for n in self.metrics}:
+        if "classifier" in self.kinds:  # always the whole test split: accuracy is a held-out score
+            test = load_dataset(self.cfg.data, "test")
+            if test.y is None:
+                raise ConfigError(f"metric accuracy needs test labels; data '{self.cfg.data.name}' has none")
+            self.test = test
+            real["classifier"], counts["classifier"] = {"labels": test.y.numpy()}, len(test)
+        if "points" in self.kinds:
             x = load_dataset(self.cfg.data, e.reference).x
             x = x[: e.num_real] if e.num_real else x
             real["points"], counts["points"] = {"points": x.numpy().astype(np.float64)}, len(x)
@@ -84,14 +95,33 @@ class Evaluator:
             fake[kind] = {key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]}
         return fake
 
-    def evaluate(self, G: torch.nn.Module) -> dict[str, dict]:
-        """{score: {"mean", "std", "values"}} over eval.runs independent fake sets."""
+    @torch.no_grad()
+    def _classifier_logits(self, classifier: torch.nn.Module) -> dict:
+        was_training = classifier.training
+        classifier.eval()
+        logits = [classifier(self.test.get(index)["x"].to(self.device)).float().cpu()
+                  for index in torch.arange(len(self.test)).split(self.cfg.eval.batch_size)]
+        classifier.train(was_training)
+        return {"logits": torch.cat(logits).numpy()}
+
+    def evaluate(self, G: torch.nn.Module, classifier: torch.nn.Module | None = None) -> dict[str, dict]:
+        """{score: {"mean", "std", "values"}} over eval.runs independent fake sets (a classifier's accuracy
+        does not depend on the fakes: it is measured once)."""
+        values: dict[str, list[float]] = {}
+        if "classifier" in self.kinds:
+            if classifier is None:
+                raise ConfigError("metric accuracy needs the run's classifier")
+            scored = self._classifier_logits(classifier)
+            for name in self.metrics:
+                if (m := METRICS.get(name)).extractor == "classifier":
+                    for key, value in m.compute(self.real["classifier"], scored, self.options).items():
+                        values.setdefault(key, []).append(float(value))
+        generated = [name for name in self.metrics if METRICS.get(name).extractor != "classifier"]
         was_training = G.training
         G.eval()
-        values: dict[str, list[float]] = {}
-        for run in range(self.cfg.eval.runs):
+        for run in range(self.cfg.eval.runs if generated else 0):
             fake = self._fake_features(G, run)
-            for name in self.metrics:
+            for name in generated:
                 m = METRICS.get(name)
                 for key, value in m.compute(self.real[m.extractor], fake[m.extractor], self.options).items():
                     values.setdefault(key, []).append(float(value))
@@ -166,7 +196,7 @@ def write_results(run_dir: Path, results: dict[int, dict], protocol: dict) -> Pa
 
 def evaluate_run(run_dir: Path, checkpoint: str = "last", device: str = "cpu", inception_weights: str | None = None,
                  extractor: str | None = None, watch: bool = False, poll_seconds: float = 10.0, log=print, **changes) -> dict:
-    from gankit.generate import load_generator_source
+    from gankit.generate import load_classifier_source, load_generator_source
     from gankit.train.run import read_run_config, run_status
 
     run_dir = Path(run_dir)
@@ -178,8 +208,9 @@ def evaluate_run(run_dir: Path, checkpoint: str = "last", device: str = "cpu", i
         for step, source in todo:
             G, info = load_generator_source(run_dir, source, cfg, device)
             evaluator = evaluator or Evaluator(cfg, info, device, inception_weights, extractor)
+            classifier = load_classifier_source(run_dir, source, cfg, info, device) if "classifier" in evaluator.kinds else None
             start = time.perf_counter()
-            done[step] = {"source": Path(source).name, "scores": evaluator.evaluate(G),
+            done[step] = {"source": Path(source).name, "scores": evaluator.evaluate(G, classifier),
                           "seconds": round(time.perf_counter() - start, 2)}
             log(f"step {step}: " + ", ".join(f"{k} {_fmt(v['mean'])} ± {_fmt(v['std'])}" for k, v in done[step]["scores"].items()))
             write_results(run_dir, {step: done[step]}, evaluator.protocol())

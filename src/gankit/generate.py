@@ -52,6 +52,26 @@ def load_generator_source(run_dir: Path, source: str, cfg, device: torch.device 
     return G.to(device).eval(), info
 
 
+def load_classifier_source(run_dir: Path, source: str, cfg, info: DataInfo, device: torch.device | str = "cpu"):
+    """A family's classifier (improved_gan: the EMA of D) in eval mode, from `classifier.safetensors` beside a
+    snapshot, or from a training state."""
+    family = FAMILIES.get(cfg.family)
+    net = family.build_classifier(cfg, info)
+    if str(source).endswith(".safetensors"):
+        path = Path(run_dir) / "classifier.safetensors"
+        weights, _ = load_snapshot(path)
+    else:
+        from gankit.train.checkpoint import load_state
+
+        path = Path(source)
+        weights = family.classifier_weights(load_state(path))
+    try:
+        net.load_state_dict(weights)
+    except RuntimeError as err:
+        raise RunDirError(f"{path}: weights do not fit the configured classifier ({str(err).splitlines()[0]})") from None
+    return net.to(device).eval()
+
+
 @torch.no_grad()
 def generate(run_dir: Path, num: int, seed: int = 0, device: str = "cpu", batch_size: int = 256) -> torch.Tensor:
     G, cfg, info, _ = load_generator(run_dir, device)

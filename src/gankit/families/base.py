@@ -44,4 +44,35 @@ class Family(Protocol):
     def generate(cls, G: nn.Module, cfg, n: int, device, generator: torch.Generator | None = None) -> Tensor: ...
 
 
+class FamilyHooks:
+    """What a family may add to the loop, as no-ops by default, so the loop calls them without asking which
+    family it runs: data beyond the main batches (a labelled subset), per-iteration bookkeeping (an EMA of D),
+    extra resumable state, extra snapshots next to the generator's, a classifier to score, its own log line."""
+
+    supports_compile = True  # the iteration can be traced by train.compile
+    extra_metrics: tuple[str, ...] = ()  # prepended to the data's default metrics
+    log_line = None  # (step, values, it_per_s, batch_size) -> str, else the loop's standard line
+
+    def attach_data(self, data) -> list[str]:
+        """Called once with the training split; returns lines for the log."""
+        return []
+
+    def after_iteration(self) -> None:
+        pass
+
+    def extra_state(self) -> dict:
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
+    def extra_snapshots(self) -> dict[str, nn.Module]:
+        """{file stem: module} saved as `<stem>.safetensors` beside the generator snapshot."""
+        return {}
+
+    @property
+    def classifier(self) -> nn.Module | None:
+        return None
+
+
 FAMILIES: Registry[type] = Registry("family")

@@ -11,18 +11,11 @@ from torch import Tensor, nn
 
 from gankit.data.base import DataInfo
 from gankit.errors import ConfigError
-from gankit.families.base import FAMILIES, TrainStep
+from gankit.families.base import FAMILIES, FamilyHooks, TrainStep
 from gankit.losses import LOSSES
 from gankit.models import build_network
+from gankit.models.latent import sample_latent
 from gankit.penalties import PENALTIES
-
-
-def sample_latent(n: int, z_dim: int, dist: str, device, generator: torch.Generator | None = None) -> Tensor:
-    """z ~ N(0, I) or U[-1, 1]; drawn on the generator's device (CPU generators draw on CPU, then move)."""
-    where = generator.device if generator is not None else device
-    z = torch.randn(n, z_dim, device=where, generator=generator) if dist == "normal" else \
-        torch.rand(n, z_dim, device=where, generator=generator).mul_(2).sub_(1)
-    return z.to(device)
 
 
 def build_module(cfg, info: DataInfo, role: str) -> nn.Module:
@@ -33,7 +26,7 @@ def build_module(cfg, info: DataInfo, role: str) -> nn.Module:
 
 
 @FAMILIES.register("gan")
-class GAN:
+class GAN(FamilyHooks):
     def __init__(self, cfg, info: DataInfo, device: torch.device):
         self.cfg, self.device = cfg, device
         self.G = build_module(cfg, info, "generator").to(device)

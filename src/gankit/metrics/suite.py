@@ -2,7 +2,8 @@
 
 Inception metrics (fid, kid, is, prc, dc) need the FID Inception weights; `fd*` metrics use an offline
 domain classifier (FD is a Fréchet distance in that classifier's feature space, never to be quoted as
-FID); `modes` and `coverage` work on 2-D points.
+FID); `modes` and `coverage` work on 2-D points; `accuracy` scores a run's classifier (not its generator) on
+the test split.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Literal
 
 import numpy as np
 
+from gankit.metrics.accuracy import classification_scores
 from gankit.metrics.fid import fid_from_features
 from gankit.metrics.inception_score import inception_score
 from gankit.metrics.kid import kid_from_features
@@ -34,7 +36,7 @@ class MetricOptions:
 @dataclass(frozen=True)
 class Metric:
     compute: Callable[[Features, Features, MetricOptions], dict[str, float]]
-    extractor: Literal["inception", "domain", "points"]
+    extractor: Literal["inception", "domain", "points", "classifier"]
     description: str
 
 
@@ -104,6 +106,11 @@ def _coverage(real, fake, o):
     cut = 1000 if len(samples) >= 1500 else (2 * len(samples)) // 3  # the card: 1,000 samples + 500 validation
     scores = adagan_coverage(real["points"][:500], samples[:cut], samples[cut:cut + 500])
     return {"C": scores["C"], "log_p": scores["log_p"]}
+
+
+@metric("accuracy", "classifier", "test accuracy and error count of a semi-supervised classifier (improved_gan)")
+def _accuracy(real, fake, o):
+    return classification_scores(fake["logits"], real["labels"])
 
 
 def default_metrics(data_cfg, info) -> list[str]:

@@ -1,4 +1,5 @@
-"""Generator/discriminator pairs by name (`model.arch`). G(z, c=None) -> samples; D(x, c=None) -> logits (N,).
+"""Generator/discriminator pairs by name (`model.arch`). G(z, c=None) -> samples; D(x, c=None) -> logits (N,)
+(the semi-supervised classifiers ssl_mlp/ssl_conv: class logits (N, K)).
 
 `build_network` is the one way a network is made from a config: the architecture's constructor, then the
 initialization (`model.init_std`), the batch-norm settings (`model.bn_decay`, `model.bn_eps`) and a weight
@@ -8,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from gankit.data.base import DataInfo
-from gankit.models import dcgan, resnet_cifar, sndcgan, toy
+from gankit.models import dcgan, improved_gan, resnet_cifar, sndcgan, toy
+from gankit.models.latent import sample_latent
+from gankit.nn.layers import VirtualBatchGenerator
 from gankit.nn.norms import apply_weight_norm, set_batch_norm
 from gankit.registry import Registry
 
@@ -28,6 +32,8 @@ ARCHITECTURES.register("dcgan")(Architecture(dcgan.dcgan_generator, dcgan.dcgan_
 ARCHITECTURES.register("toy_mlp")(Architecture(toy.toy_generator, toy.toy_discriminator, "points"))
 ARCHITECTURES.register("resnet_cifar")(Architecture(resnet_cifar.resnet_generator, resnet_cifar.resnet_discriminator, "image"))
 ARCHITECTURES.register("sndcgan")(Architecture(sndcgan.sndcgan_generator, sndcgan.sndcgan_discriminator, "image"))
+ARCHITECTURES.register("ssl_mlp")(Architecture(improved_gan.mlp_generator, improved_gan.mlp_classifier, "image"))
+ARCHITECTURES.register("ssl_conv")(Architecture(improved_gan.conv_generator, improved_gan.conv_classifier, "image"))
 
 
 def get_architecture(name: str, info: DataInfo) -> Architecture:
@@ -60,4 +66,9 @@ def build_network(model_cfg, info: DataInfo, role: str) -> nn.Module:
         net, norm = arch.discriminator(model_cfg, info), model_cfg.d_norm
     init_normal(net, model_cfg.init_std)
     set_batch_norm(net, model_cfg.bn_decay, model_cfg.bn_eps)
-    return apply_weight_norm(net, norm)
+    net = apply_weight_norm(net, norm)
+    if role == "generator" and norm == "virtual_batch":  # fixed reference latents, the same for every seed
+        reference = sample_latent(model_cfg.vbn_reference_size, model_cfg.z_dim, model_cfg.z_dist, "cpu",
+                                  torch.Generator().manual_seed(20160610))
+        net = VirtualBatchGenerator(net, reference)
+    return net

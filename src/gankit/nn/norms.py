@@ -10,6 +10,7 @@ from __future__ import annotations
 from torch import nn
 from torch.nn.utils import parametrizations
 
+from gankit.nn.layers import VirtualBatchNorm
 from gankit.registry import Registry
 
 NORMS_2D: Registry = Registry("normalization")  # name -> (channels) -> Module for (N, C, H, W)
@@ -23,6 +24,10 @@ NORMS_2D.register("layer")(lambda channels: nn.GroupNorm(1, channels))
 NORMS_1D.register("none")(lambda features: nn.Identity())
 NORMS_1D.register("batch")(lambda features: nn.BatchNorm1d(features))
 NORMS_1D.register("layer")(lambda features: nn.LayerNorm(features))
+# Virtual batch norm (Salimans et al. 2016): moments of a fixed reference batch; `build_network` wraps the
+# generator so every forward pass carries its reference rows (a generator-side normalization).
+NORMS_2D.register("virtual_batch")(lambda channels: VirtualBatchNorm(channels))
+NORMS_1D.register("virtual_batch")(lambda features: VirtualBatchNorm(features))
 for _name in WEIGHT_NORMS:
     NORMS_2D.register(_name)(lambda channels: nn.Identity())
     NORMS_1D.register(_name)(lambda features: nn.Identity())

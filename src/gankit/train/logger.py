@@ -22,8 +22,10 @@ def format_line(epoch: int, epochs: int, batch: int, batches: int, step: int, va
 
 class RunLogger:
     def __init__(self, run_dir: Path, start_step: int, total_steps: int, progress: bool | None = None,
-                 epoch_steps: int | None = None):
-        """`epoch_steps`: G iterations per epoch for a bar per epoch (the AdaGAN card's), else one bar for the run."""
+                 epoch_steps: int | None = None, line_format=None, batch_size: int = 1):
+        """`epoch_steps`: G iterations per epoch for a bar per epoch (the AdaGAN card's), else one bar for the run;
+        `line_format(step, values, it_per_s, batch_size)`: a family's own log line instead of the standard one."""
+        self.line_format, self.batch_size = line_format, batch_size
         self.run_dir = run_dir
         self.total_steps, self.epoch_steps = total_steps, epoch_steps
         self._truncate_metrics(run_dir / "metrics.jsonl", start_step)
@@ -81,7 +83,8 @@ class RunLogger:
         self.jsonl.flush()
         for key, value in values.items():
             self.tb.add_scalar(f"train/{key}", value, step)
-        line = format_line(*epoch_info, step, values, rate)
+        line = self.line_format(step, values, rate, self.batch_size) if self.line_format else \
+            format_line(*epoch_info, step, values, rate)
         self.text.write(line + "\n")
         self.text.flush()
         if self.bar is not None:

@@ -63,6 +63,7 @@ class Trainer:
         self.data = load_dataset(cfg.data, "train").to(self.device)
         self.info = self.data.info
         self.family = FAMILIES.get(cfg.family)(cfg, self.info, self.device)
+        self._data_notes = self.family.attach_data(self.data)
         self.train_steps = self.family.steps()
         # Fused Adam: one kernel per step instead of a Python loop over tensors (CPU and CUDA).
         self.optimizers = [torch.optim.Adam(s.module.parameters(), lr=s.lr, betas=(cfg.optim.beta1, cfg.optim.beta2),
@@ -70,6 +71,8 @@ class Trainer:
         self._params = {name: list(m.parameters()) for name, m in self.family.modules.items()}
         self._compiled = None
         if cfg.train.compile:
+            if not self.family.supports_compile:
+                raise ConfigError(f"train.compile is not supported by family '{cfg.family}'; set train.compile=false")
             from gankit.train.compiled import CompiledIteration
 
             self._compiled = CompiledIteration.get(self.family, self.train_steps, cfg, self.info, self.device)
@@ -97,7 +100,7 @@ class Trainer:
             "optimizers": [opt.state_dict() for opt in self.optimizers],
             "ema": self.ema.state_dict() if self.ema else None,
             "sampler": self.sampler.state_dict(), "rng": ckpt.rng_state(), "fixed_z": self.fixed_z.cpu(),
-            "data_info": self.info.to_dict(),
+            "data_info": self.info.to_dict(), "family": self.family.extra_state(),
         }
 
     def load_state_dict(self, state: dict, origin: str = "checkpoint") -> None:
@@ -109,6 +112,7 @@ class Trainer:
             if self.ema is not None:
                 self.ema.load_state_dict(state["ema"])
             self.sampler.load_state_dict(state["sampler"])
+            self.family.load_extra_state(state.get("family") or {})
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
             raise RunDirError(f"{origin}: does not match this run's configuration ({str(err).splitlines()[0][:200]})") from None
         self.fixed_z = state["fixed_z"].to(self.device)
@@ -137,6 +141,7 @@ class Trainer:
                 self._accumulate(logs)
         else:
             self._eager_iteration()
+        self.family.after_iteration()
         if self.ema is not None:
             self.ema.update(self.family.generator)
 
@@ -189,12 +194,14 @@ class Trainer:
         meta = {"config": self.cfg.to_dict(), "data_info": self.info.to_dict(), "step": self.step,
                 "ema": self.ema is not None, "gankit_version": __version__}
         ckpt.save_snapshot(self.run_dir / ckpt.SNAPSHOT_NAME, G, meta)
+        for stem, module in self.family.extra_snapshots().items():
+            ckpt.save_snapshot(self.run_dir / f"{stem}.safetensors", module, meta)
         return path
 
     def evaluate(self, logger: RunLogger) -> None:
         """Score the current generator (EMA if any) with the run's eval config; logged as eval/<score>."""
         G = self.ema.module if self.ema is not None else self.family.generator
-        scores = self._evaluator.evaluate(G)
+        scores = self._evaluator.evaluate(G, self.family.classifier)
         logger.log_eval(self.step, {k: v["mean"] for k, v in scores.items() if isinstance(v["mean"], float)})
 
     def _on_signal(self, signum, frame) -> None:
@@ -209,7 +216,8 @@ class Trainer:
         if self.cfg.train.epochs is not None:  # trained by epochs: a progress bar per epoch, as the AdaGAN card
             data_batches = sum(s.repeat for s in self.train_steps if s.uses_data) or 1
             epoch_steps = max(self.sampler.batches_per_epoch // data_batches, 1)
-        logger = RunLogger(self.run_dir, self.step, self.total_steps, self.progress, epoch_steps)
+        logger = RunLogger(self.run_dir, self.step, self.total_steps, self.progress, epoch_steps,
+                           self.family.log_line, self.cfg.train.batch_size)
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} \
             if _main_thread() else {}
         start_step, start_time = self.step, time.perf_counter()
@@ -217,6 +225,8 @@ class Trainer:
         last_good = states[-1][1] if states else None
         logger.message(f"{self.cfg.name}: G iterations {self.step} -> {end} of {self.total_steps} on {self.device}, "
                        f"{len(self.data)} training items; run directory {self.run_dir}")
+        for note in self._data_notes:
+            logger.message(note)
         for module in self.family.modules.values():
             module.train()
         write_status(self.run_dir, "running", self.step)

@@ -1,0 +1,178 @@
+"""Semi-supervised GAN (Salimans et al. 2016, "Improved Techniques for Training GANs"; openai/improved-gan).
+
+D is a K-class classifier whose implicit (K+1)-th "fake" logit is 0. Each iteration: one D step on a labelled
+batch (cross-entropy over the K classes), an unlabelled batch and a batch of fakes (the real/fake loss of the
+paper code), then one G step by feature matching against a fresh unlabelled batch. The labelled items are
+`ssl.labels_per_class` per class from a seeded permutation of the train split (`gankit.data.labels`); the
+unlabelled batches come from the whole train split with their labels ignored. Test accuracy is measured on
+an EMA of D's weights (`ssl.classifier_ema`), saved as `classifier.safetensors` beside the generator.
+
+`ssl.supervised_only` trains the same classifier, for the same number of steps, on the labelled items alone:
+the baseline that the GAN's gain is measured against.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from gankit.data.base import DataInfo
+from gankit.data.labels import class_counts, labelled_subset
+from gankit.data.sampler import InfiniteSampler
+from gankit.errors import ConfigError, DataError, RunDirError
+from gankit.families.base import FAMILIES, TrainStep
+from gankit.families.gan import GAN, build_module
+from gankit.losses import d_supervised, d_unsupervised, g_feature_matching, g_ssl_non_saturating, historical_average
+from gankit.train.ema import EMA
+
+CARD_NAMES = {"loss_sup": "Supervised loss", "loss_d": "D loss", "loss_g": "G loss", "acc_lab": "Accuracy"}
+
+
+def card_line(step: int, values: dict[str, float], it_per_s: float, batch_size: int) -> str:
+    """The card's `[train step N] Supervised loss … D loss … G loss … Accuracy … (sec/batch, instances/sec)`;
+    Accuracy is the labelled batch's (test accuracy is logged as eval/accuracy)."""
+    parts = [f"{CARD_NAMES[k]} {values[k]:.4f}" for k in CARD_NAMES if k in values]
+    parts += [f"{k} {v:.4f}" for k, v in sorted(values.items()) if k not in CARD_NAMES]
+    seconds = 1.0 / max(it_per_s, 1e-9)
+    return f"[train step {step}] " + " ".join(parts) + f" ({seconds:.3f} sec/batch, {batch_size * it_per_s:.1f} instances/sec)"
+
+
+@FAMILIES.register("improved_gan")
+class ImprovedGAN(GAN):
+    supports_compile = False  # the labelled batch is drawn inside the D step
+    extra_metrics = ("accuracy",)
+
+    def __init__(self, cfg, info: DataInfo, device: torch.device):
+        if info.labels != "class":
+            raise ConfigError(f"family improved_gan needs class labels; data '{cfg.data.name}' gives {info.labels}")
+        self.cfg, self.info, self.device, self.ssl = cfg, info, device, cfg.ssl
+        self.G = build_module(cfg, info, "generator").to(device)
+        self.D = build_module(cfg, info, "discriminator").to(device)
+        self.modules = {"G": self.G, "D": self.D}
+        self.ema = EMA(self.D, self.ssl.classifier_ema) if self.ssl.classifier_ema > 0 else None
+        players = (self.D,) if self.ssl.supervised_only else (self.D, self.G)
+        self.history = [[p.detach().clone() for p in m.parameters()] for m in players] \
+            if self.ssl.historical_averaging > 0 else None
+        self.history_count = 1
+        self.data = self.labelled = self.labelled_sampler = None
+
+    # --- hooks ---------------------------------------------------------------------------------------
+    def attach_data(self, data) -> list[str]:
+        if data.y is None:
+            raise DataError(f"data '{self.cfg.data.name}' has no labels for the semi-supervised protocol")
+        per_class = None if self.ssl.labels_per_class == "all" else self.ssl.labels_per_class
+        self.data = data
+        self.labelled = labelled_subset(data.y, per_class, self.ssl.label_seed)
+        counts = class_counts(data.y[self.labelled.to(data.y.device)], self.info.num_classes)
+        batch = self.ssl.labelled_batch_size or self.cfg.train.batch_size
+        # Fewer labelled items than a batch: cycle through them, as the paper code tiles its 100 labels.
+        repeats = math.ceil(batch / len(self.labelled))
+        self.labelled_sampler = InfiniteSampler(len(self.labelled) * repeats, batch, seed=self.cfg.train.seed + 7919)
+        mode = "supervised-only baseline" if self.ssl.supervised_only else "semi-supervised"
+        return [f"{mode}: {len(self.labelled)} labelled of {len(data)} training items (label seed {self.ssl.label_seed}); "
+                f"per class: {' '.join(f'{name}={n}' for name, n in zip(self.info.label_names, counts))}"]
+
+    def after_iteration(self) -> None:
+        if self.ema is not None:
+            self.ema.update(self.D)
+        if self.history is not None:
+            self.history_count += 1
+            players = (self.D,) if self.ssl.supervised_only else (self.D, self.G)
+            with torch.no_grad():
+                for averages, module in zip(self.history, players):
+                    torch._foreach_lerp_(averages, [p.detach() for p in module.parameters()], 1.0 / self.history_count)
+
+    def extra_state(self) -> dict:
+        return {"labelled": self.labelled.clone(), "labelled_sampler": self.labelled_sampler.state_dict(),
+                "classifier_ema": self.ema.state_dict() if self.ema else None,
+                "history": self.history, "history_count": self.history_count}
+
+    def load_extra_state(self, state: dict) -> None:
+        if not torch.equal(state["labelled"], self.labelled):
+            raise RunDirError("the checkpoint's labelled items differ from this config's (ssl.labels_per_class or "
+                              "ssl.label_seed changed)")
+        self.labelled_sampler.load_state_dict(state["labelled_sampler"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["classifier_ema"])
+        if self.history is not None:
+            self.history, self.history_count = state["history"], state["history_count"]
+
+    def extra_snapshots(self) -> dict[str, nn.Module]:
+        return {"classifier": self.classifier}
+
+    @property
+    def classifier(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.D
+
+    log_line = staticmethod(card_line)
+
+    # --- steps ---------------------------------------------------------------------------------------
+    def steps(self) -> list[TrainStep]:
+        if self.ssl.supervised_only:
+            return [TrainStep("D", self.D, self.d_step_supervised, self.cfg.optim.lr_d, self.cfg.train.n_critic, uses_data=False)]
+        return [TrainStep("D", self.D, self.d_step, self.cfg.optim.lr_d, repeat=self.cfg.train.n_critic),
+                TrainStep("G", self.G, self.g_step, self.cfg.optim.lr_g, uses_data=self.ssl.feature_matching)]
+
+    def labelled_batch(self) -> tuple[Tensor, Tensor]:
+        index = self.labelled[self.labelled_sampler.next() % len(self.labelled)]
+        batch = self.data.get(index)
+        return batch["x"], batch["y"]
+
+    def _history_penalty(self, player: int) -> Tensor | None:
+        if self.history is None:
+            return None
+        module = (self.D, self.G)[player]
+        return self.ssl.historical_averaging * historical_average(list(module.parameters()), self.history[player])
+
+    def d_step_supervised(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        x, y = self.labelled_batch()
+        logits = self.D(x)  # (N, K)
+        loss = d_supervised(logits, y)
+        logs = {"loss_sup": loss.detach(), "acc_lab": (logits.detach().argmax(1) == y).float().mean()}
+        if (penalty := self._history_penalty(0)) is not None:
+            loss = loss + penalty
+        logs["loss_d"] = loss.detach()
+        return loss, logs
+
+    def d_step(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        x_lab, y = self.labelled_batch()
+        x_unl = batch["x"]  # batch["y"] is never read: these items count as unlabelled
+        with torch.no_grad():
+            fake = self.G(self.latent(len(x_unl)))
+        logits = self.D(torch.cat([x_lab, x_unl, fake]))  # (N_lab + 2 N, K): one pass for all three
+        l_lab, l_unl, l_fake = logits.split([len(x_lab), len(x_unl), len(fake)])
+        loss_sup = d_supervised(l_lab, y)
+        loss_unl = d_unsupervised(l_unl, l_fake, self.ssl.label_smoothing)
+        loss = loss_sup + self.ssl.unlabelled_weight * loss_unl
+        if (penalty := self._history_penalty(0)) is not None:
+            loss = loss + penalty
+        logs = {"loss_sup": loss_sup.detach(), "loss_unl": loss_unl.detach(), "loss_d": loss.detach(),
+                "acc_lab": (l_lab.detach().argmax(1) == y).float().mean()}
+        return loss, logs
+
+    def g_step(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        fake = self.G(self.latent(self.cfg.train.batch_size))
+        if self.ssl.feature_matching:
+            with torch.no_grad():
+                _, real_hidden = self.D(batch["x"], features=True)
+            _, fake_hidden = self.D(fake, features=True)
+            layer = self.ssl.feature_layer
+            if not -len(fake_hidden) <= layer < len(fake_hidden):
+                raise ConfigError(f"ssl.feature_layer {layer} is out of range: D has {len(fake_hidden)} hidden layers")
+            loss = g_feature_matching(fake_hidden[layer], real_hidden[layer])
+        else:
+            loss = g_ssl_non_saturating(self.D(fake))
+        if (penalty := self._history_penalty(1)) is not None:
+            loss = loss + penalty
+        return loss, {"loss_g": loss.detach()}
+
+    @classmethod
+    def build_classifier(cls, cfg, info: DataInfo) -> nn.Module:
+        return build_module(cfg, info, "discriminator")
+
+    @staticmethod
+    def classifier_weights(state: dict) -> dict[str, Tensor]:
+        """The classifier's weights in a training state: the EMA of D if kept, else D."""
+        ema = (state.get("family") or {}).get("classifier_ema")
+        return ema["module"] if ema else state["modules"]["D"]

@@ -1,0 +1,104 @@
+"""Layers of "Improved Techniques for Training GANs" (Salimans et al. 2016), usable by any network:
+Gaussian noise, minibatch discrimination (section 3.2) and virtual batch normalization (section 3.4)."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class GaussianNoise(nn.Module):
+    """x + N(0, std^2) while training; the identity in eval mode (the paper code's D: 0.3 on the input,
+    0.5 on hidden layers)."""
+
+    def __init__(self, std: float):
+        super().__init__()
+        self.std = std
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.std == 0:
+            return x
+        return x + self.std * torch.randn_like(x)
+
+    def extra_repr(self) -> str:
+        return f"std={self.std}"
+
+
+class MinibatchDiscrimination(nn.Module):
+    """Appends to each sample's features how close it is to the rest of its batch (paper eq. in 3.2).
+
+    f (N, A) -> M = f T reshaped (N, B, C) for B kernels of C dimensions; c_b(i, j) = exp(-||M_ib - M_jb||_1);
+    o(i)_b = sum over j != i of c_b(i, j); output [f, o] (N, A + B). A batch of identical samples gives
+    o = N - 1 for every kernel, a batch of spread-out samples values near 0, which lets D see a collapse.
+    """
+
+    def __init__(self, in_features: int, kernels: int = 100, dims: int = 5, init_std: float = 0.05):
+        super().__init__()
+        self.kernels, self.dims = kernels, dims
+        self.T = nn.Parameter(torch.randn(in_features, kernels * dims) * init_std)
+        self.out_features = in_features + kernels
+
+    def forward(self, f: Tensor) -> Tensor:
+        m = (f @ self.T).view(-1, self.kernels, self.dims)  # (N, B, C)
+        l1 = (m[:, None] - m[None]).abs().sum(-1)  # (N, N, B)
+        closeness = torch.exp(-l1).sum(1) - 1.0  # (N, B): drop the j = i term, exp(0) = 1
+        return torch.cat([f, closeness], dim=1)
+
+
+class VirtualBatchNorm(nn.Module):
+    """Batch norm whose statistics come from a fixed reference batch plus the example itself (section 3.4).
+
+    The network is run on [reference rows; examples] (see `VirtualBatchGenerator`); the first
+    `reference_size` rows give the reference moments, and example i is normalized with the moments of the
+    reference batch and x_i together, weight 1/(R+1) for x_i. An example's output therefore depends on the
+    reference and on itself, never on the other examples of its batch; train and eval behave the same.
+    With `reference_size` 0 (called outside the wrapper) it normalizes by the batch's own moments.
+    """
+
+    def __init__(self, features: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.reference_size = 0
+        self.weight = nn.Parameter(torch.ones(features))
+        self.bias = nn.Parameter(torch.zeros(features))
+
+    def forward(self, x: Tensor) -> Tensor:
+        dims = [0] + list(range(2, x.dim()))  # all but the feature axis
+        r = self.reference_size
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        if r == 0:
+            mean, meansq = x.mean(dims, keepdim=True), x.pow(2).mean(dims, keepdim=True)
+        else:
+            ref = x[:r]
+            ref_mean, ref_meansq = ref.mean(dims, keepdim=True), ref.pow(2).mean(dims, keepdim=True)
+            own = [d for d in dims if d != 0]  # each example's own moments over its spatial positions
+            x_mean = x.mean(own, keepdim=True) if own else x
+            x_meansq = x.pow(2).mean(own, keepdim=True) if own else x.pow(2)
+            w = 1.0 / (r + 1)
+            mean = (1 - w) * ref_mean + w * x_mean  # (N, F, 1, ...)
+            meansq = (1 - w) * ref_meansq + w * x_meansq
+            mean = torch.cat([ref_mean.expand_as(mean[:r]), mean[r:]])  # reference rows: reference moments
+            meansq = torch.cat([ref_meansq.expand_as(meansq[:r]), meansq[r:]])
+        var = (meansq - mean.pow(2)).clamp_min(0)
+        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight.view(shape) + self.bias.view(shape)
+
+
+class VirtualBatchGenerator(nn.Module):
+    """Runs `net` on [reference latents; z] with every VirtualBatchNorm told the reference size, and returns
+    the rows of z. The reference latents are a fixed buffer, saved with the weights."""
+
+    def __init__(self, net: nn.Module, reference_z: Tensor):
+        super().__init__()
+        self.net = net
+        self.register_buffer("reference_z", reference_z)
+        self._norms = [m for m in net.modules() if isinstance(m, VirtualBatchNorm)]
+
+    def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:
+        r = len(self.reference_z)
+        for norm in self._norms:
+            norm.reference_size = r
+        try:
+            out = self.net(torch.cat([self.reference_z.to(z.dtype), z]))
+        finally:
+            for norm in self._norms:
+                norm.reference_size = 0
+        return out[r:]
