@@ -8,6 +8,7 @@ import torch
 from gankit.config import load_config
 from gankit.data import load_dataset
 from gankit.families.gan import GAN
+from gankit.families.improved_gan import ImprovedGAN
 from gankit.losses import LOSSES
 from gankit.models import ARCHITECTURES
 from gankit.nn.norms import NORMS_2D
@@ -30,16 +31,24 @@ def test_every_loss_and_penalty_trains_with(arch, norm):
     data = _data(kind)
     real = data.get(torch.arange(8))
     g_norm = "batch" if norm == "none" else norm  # G: the default batch norm, and every other norm once
-    for loss in LOSSES.names():
-        for penalty in PENALTIES.names():
-            over = [f"model.arch={arch}", f"model.d_norm={norm}", f"model.g_norm={g_norm}", "model.z_dim=4",
+    d_norm = "none" if norm == "virtual_batch" else norm  # virtual batch norm needs G's reference batch
+    classifier = ARCHITECTURES.get(arch).classifier
+    family_cls = ImprovedGAN if classifier else GAN
+    for loss in LOSSES.names() if not classifier else ["improved_gan"]:
+        for penalty in PENALTIES.names() if not classifier else ["none"]:
+            over = [f"model.arch={arch}", f"model.d_norm={d_norm}", f"model.g_norm={g_norm}", "model.z_dim=4",
                     "model.g_dim=8", "model.d_dim=8", f"loss.name={loss}", f"loss.penalty={penalty}",
-                    "loss.penalty_weight=1.0", "train.batch_size=8", "train.device=cpu"]
+                    "loss.penalty_weight=1.0", "train.batch_size=8", "train.device=cpu", "model.vbn_reference_size=4"]
+            if classifier:  # the semi-supervised family: its own losses, every technique switched on
+                over = [o for o in over if not o.startswith("loss.")] + [
+                    "family=improved_gan", "model.minibatch_kernels=3", "model.d_input_noise=0.3", "model.d_hidden_noise=0.5",
+                    "ssl.historical_averaging=0.1", "ssl.label_smoothing=0.1", "ssl.labels_per_class=1"]
             if kind == "image":
                 over.append("data.size=8")
             cfg = load_config("wgan_gp_digits", over)
             torch.manual_seed(0)
-            family = GAN(cfg, data.info, torch.device("cpu"))
+            family = family_cls(cfg, data.info, torch.device("cpu"))
+            family.attach_data(data)
             for step in family.steps():
                 step.module.zero_grad(set_to_none=True)
                 value, logs = step.loss(real if step.uses_data else {})

@@ -75,7 +75,8 @@ def find_idx_file(root: Path, prefix: str, kind: str) -> Path:
 def load_mnist(cfg, split) -> TensorDataset:
     root = Path(cfg.root) if cfg.root else DEFAULT_ROOT
     if not root.is_dir():
-        hint = " (install Debian's dataset-fashion-mnist or set data.root)" if cfg.root is None else ""
+        hint = " (install Debian's dataset-fashion-mnist or set data.root)" if cfg.root is None else \
+            " (set data.root to the folder holding train-images-idx3-ubyte[.gz] and the other IDX files)"
         raise DataError(f"{root}: no such folder for MNIST IDX files{hint}")
     prefix = "train" if split == "train" else "t10k"
     images_path, labels_path = find_idx_file(root, prefix, "images"), find_idx_file(root, prefix, "labels")

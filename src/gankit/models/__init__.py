@@ -25,6 +25,7 @@ class Architecture:
     generator: Callable[..., nn.Module]  # (ModelConfig, DataInfo) -> G
     discriminator: Callable[..., nn.Module]  # (ModelConfig, DataInfo) -> D
     data_kind: str  # 'image' or 'points'
+    classifier: bool = False  # D returns K class logits (family improved_gan) instead of one logit
 
 
 ARCHITECTURES: Registry[Architecture] = Registry("architecture")
@@ -32,8 +33,8 @@ ARCHITECTURES.register("dcgan")(Architecture(dcgan.dcgan_generator, dcgan.dcgan_
 ARCHITECTURES.register("toy_mlp")(Architecture(toy.toy_generator, toy.toy_discriminator, "points"))
 ARCHITECTURES.register("resnet_cifar")(Architecture(resnet_cifar.resnet_generator, resnet_cifar.resnet_discriminator, "image"))
 ARCHITECTURES.register("sndcgan")(Architecture(sndcgan.sndcgan_generator, sndcgan.sndcgan_discriminator, "image"))
-ARCHITECTURES.register("ssl_mlp")(Architecture(improved_gan.mlp_generator, improved_gan.mlp_classifier, "image"))
-ARCHITECTURES.register("ssl_conv")(Architecture(improved_gan.conv_generator, improved_gan.conv_classifier, "image"))
+ARCHITECTURES.register("ssl_mlp")(Architecture(improved_gan.mlp_generator, improved_gan.mlp_classifier, "image", True))
+ARCHITECTURES.register("ssl_conv")(Architecture(improved_gan.conv_generator, improved_gan.conv_classifier, "image", True))
 
 
 def get_architecture(name: str, info: DataInfo) -> Architecture:
@@ -63,6 +64,8 @@ def build_network(model_cfg, info: DataInfo, role: str) -> nn.Module:
     if role == "generator":
         net, norm = arch.generator(model_cfg, info), model_cfg.g_norm
     else:
+        if model_cfg.d_norm == "virtual_batch":
+            raise ValueError("virtual_batch is a generator normalization (model.g_norm); D has no reference batch")
         net, norm = arch.discriminator(model_cfg, info), model_cfg.d_norm
     init_normal(net, model_cfg.init_std)
     set_batch_norm(net, model_cfg.bn_decay, model_cfg.bn_eps)

@@ -1,0 +1,244 @@
+"""Improved-GAN: losses against hand-computed values, the layers' defining properties, the labelled-subset
+protocol, and the family trained, resumed and scored through the real run directory."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from formats import write_celeba, write_mnist
+from gankit.config import load_config
+from gankit.data import load_dataset
+from gankit.data.base import holdout_split
+from gankit.data.labels import labelled_subset
+from gankit.errors import ConfigError, DataError
+from gankit.families.improved_gan import ImprovedGAN, card_line
+from gankit.losses import d_supervised, d_unsupervised, g_feature_matching, g_ssl_non_saturating, historical_average
+from gankit.metrics.accuracy import classification_scores
+from gankit.models import build_network
+from gankit.models.improved_gan import conv_stages
+from gankit.nn.layers import MinibatchDiscrimination, VirtualBatchGenerator, VirtualBatchNorm
+
+TINY = ["model.z_dim=8", "model.g_dim=16", "model.d_dim=8", "train.batch_size=20", "train.log_every=2",
+        "train.sample_every=100", "train.checkpoint_every=3", "train.grid_size=16", "eval.metrics=[accuracy]",
+        "eval.every=0", "ssl.labels_per_class=3"]
+
+
+def tiny_cfg(*extra):
+    return load_config("improved_gan_digits", TINY + list(extra))
+
+
+# --- losses --------------------------------------------------------------------------------------
+
+def test_supervised_loss_is_cross_entropy_by_hand():
+    logits, y = torch.tensor([[1.0, 2.0, 3.0], [0.5, -1.0, 0.0]]), torch.tensor([2, 0])
+    by_hand = ((math.log(math.exp(1) + math.exp(2) + math.exp(3)) - 3)
+               + (math.log(math.exp(0.5) + math.exp(-1) + 1) - 0.5)) / 2
+    torch.testing.assert_close(d_supervised(logits, y), torch.tensor(by_hand))
+
+
+def test_unsupervised_loss_by_hand_with_and_without_smoothing():
+    real, fake = torch.tensor([[0.0, 0.0]]), torch.tensor([[0.0, math.log(2.0)]])
+    d_real, d_fake = 2 / 3, 3 / 4  # D = Z / (Z + 1): Z = 2 and Z = 1 + 2
+    expected = -0.5 * (math.log(d_real) + math.log(1 - d_fake))
+    torch.testing.assert_close(d_unsupervised(real, fake), torch.tensor(expected))
+    s = 0.1
+    smoothed = -0.5 * ((1 - s) * math.log(d_real) + s * math.log(1 - d_real) + math.log(1 - d_fake))
+    torch.testing.assert_close(d_unsupervised(real, fake, s), torch.tensor(smoothed))
+
+
+def test_implicit_fake_logit_matches_an_explicit_k_plus_1_softmax():
+    torch.manual_seed(0)
+    real, fake = torch.randn(16, 10) * 3, torch.randn(16, 10) * 3
+
+    def explicit(logits):  # softmax over K + 1 classes, the fake class last with logit 0
+        return F.softmax(torch.cat([logits, torch.zeros(len(logits), 1)], 1), 1)
+
+    p_real, p_fake = explicit(real)[:, :10].sum(1), explicit(fake)[:, 10]
+    expected = -0.5 * (p_real.log().mean() + p_fake.log().mean())
+    torch.testing.assert_close(d_unsupervised(real, fake), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(g_ssl_non_saturating(fake), -explicit(fake)[:, :10].sum(1).log().mean(), rtol=1e-5, atol=1e-5)
+
+
+def test_feature_matching_and_historical_average_by_hand():
+    fake = torch.tensor([[1.0, 2.0], [1.0, 2.0]])
+    real = torch.tensor([[1.0, -1.0], [-1.0, 1.0]])
+    torch.testing.assert_close(g_feature_matching(fake, real), torch.tensor((1 + 4) / 2))
+    params, averages = [torch.tensor([1.0, 2.0]), torch.tensor([[3.0]])], [torch.zeros(2), torch.ones(1, 1)]
+    torch.testing.assert_close(historical_average(params, averages), torch.tensor(1 + 4 + 4.0))
+
+
+def test_classification_scores():
+    logits = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
+    assert classification_scores(logits, np.array([1, 0, 0, 0])) == {"accuracy": 0.75, "errors": 1.0}
+
+
+# --- layers --------------------------------------------------------------------------------------
+
+def test_minibatch_discrimination_tells_identical_from_diverse_batches():
+    torch.manual_seed(0)
+    layer = MinibatchDiscrimination(6, kernels=4, dims=3, init_std=1.0)
+    same = torch.randn(1, 6).repeat(8, 1)
+    out = layer(same)
+    assert out.shape == (8, 10)
+    torch.testing.assert_close(out[:, :6], same)  # the features pass through
+    torch.testing.assert_close(out[:, 6:], torch.full((8, 4), 7.0))  # N - 1: everyone is identical
+    diverse = torch.randn(8, 6) * 10
+    assert layer(diverse)[:, 6:].max() < 0.5
+    perm = torch.randperm(8)
+    torch.testing.assert_close(layer(diverse[perm]), layer(diverse)[perm])  # permutation equivariant
+
+
+def test_virtual_batch_norm_makes_each_example_independent_of_its_batch():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 6), VirtualBatchNorm(6), torch.nn.ReLU(), torch.nn.Linear(6, 3))
+    G = VirtualBatchGenerator(net, torch.randn(10, 4))
+    z = torch.randn(5, 4)
+    alone = torch.cat([G(z[i:i + 1]) for i in range(5)])
+    torch.testing.assert_close(G(z), alone)  # no batch statistics of the examples themselves
+    changed = z.clone()
+    changed[1:] = torch.randn(4, 4) * 5
+    torch.testing.assert_close(G(changed)[0], G(z)[0])
+    norm = VirtualBatchNorm(6)
+    norm.reference_size = 10
+    h = torch.randn(12, 6) * 3 + 2
+    ref = norm(h)[:10]
+    torch.testing.assert_close(ref.mean(0), torch.zeros(6), atol=1e-5, rtol=0)  # the reference rows: its own moments
+    torch.testing.assert_close(ref.var(0, unbiased=False), torch.ones(6), atol=1e-3, rtol=0)
+
+
+def test_ssl_networks_shapes_and_hidden_features():
+    for arch, size, hidden in (("ssl_mlp", 28, 5), ("ssl_conv", 28, 2), ("ssl_conv", 32, 3)):
+        cfg = load_config("improved_gan_digits", [f"model.arch={arch}", f"data.size={size}", "model.minibatch_kernels=7"])
+        info = load_dataset(cfg.data, "test").info
+        G, D = build_network(cfg.model, info, "generator"), build_network(cfg.model, info, "discriminator")
+        x = G(torch.rand(4, cfg.model.z_dim))
+        assert x.shape == (4, 1, size, size) and x.abs().max() <= 1
+        logits, features = D(x, features=True)
+        assert logits.shape == (4, 10) and len(features) == hidden, arch
+    assert [conv_stages(s) for s in (8, 16, 28, 32, 128)] == [1, 2, 2, 3, 5]
+
+
+# --- the labelled-subset protocol ----------------------------------------------------------------
+
+def test_labelled_subset_is_reproducible_balanced_and_seeded():
+    labels = torch.from_numpy(np.random.default_rng(1).integers(0, 10, 1000))
+    a, b, c = labelled_subset(labels, 7, seed=3), labelled_subset(labels, 7, seed=3), labelled_subset(labels, 7, seed=4)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert len(a) == 70 and len(set(a.tolist())) == 70
+    assert torch.bincount(labels[a], minlength=10).tolist() == [7] * 10
+    assert torch.equal(labelled_subset(labels, None, 0), torch.arange(1000))
+    with pytest.raises(DataError, match="class 3 has only"):
+        labelled_subset(labels[labels != 3].clone().index_put_((torch.tensor([0]),), torch.tensor(3)), 2, 0)
+
+
+def test_labelled_items_never_come_from_the_test_split():
+    cfg = tiny_cfg()
+    family = ImprovedGAN(cfg, load_dataset(cfg.data, "train").info, torch.device("cpu"))
+    family.attach_data(load_dataset(cfg.data, "train"))
+    train_rows = holdout_split(1797, "train", cfg.data.seed, cfg.data.test_fraction, None)
+    test_rows = holdout_split(1797, "test", cfg.data.seed, cfg.data.test_fraction, None)
+    chosen = set(train_rows[family.labelled.numpy()].tolist())  # positions in the 1,797 digits
+    assert len(chosen) == 30 and not chosen & set(test_rows.tolist())
+
+
+def test_training_reads_no_test_files(tmp_path):
+    """MNIST with only the train IDX files present: the semi-supervised run trains (the test split is untouched)."""
+    write_mnist(tmp_path / "mnist", n_train=60)
+    for path in (tmp_path / "mnist").glob("t10k-*"):
+        path.unlink()
+    from gankit.train.run import train
+
+    cfg = load_config("improved_gan_mnist", TINY + [f"data.root={tmp_path / 'mnist'}", "train.epochs=null", "train.steps=2",
+                                                    "model.g_dim=8"])
+    summary = train(cfg, tmp_path / "run", progress=False)
+    assert summary["finished"]
+    assert "per class: 0=3 1=3" in (tmp_path / "run" / "log.txt").read_text()
+
+
+# --- the family ----------------------------------------------------------------------------------
+
+def _family(*extra):
+    cfg = tiny_cfg(*extra)
+    data = load_dataset(cfg.data, "train")
+    torch.manual_seed(0)
+    family = ImprovedGAN(cfg, data.info, torch.device("cpu"))
+    family.attach_data(data)
+    return family, data
+
+
+def test_unlabelled_batches_labels_are_never_read():
+    family, data = _family()
+    batch = data.get(torch.arange(20))
+    torch.manual_seed(1)
+    state = family.labelled_sampler.state_dict()
+    loss, _ = family.d_step(batch)
+    torch.manual_seed(1)
+    family.labelled_sampler.load_state_dict(state)
+    scrambled, _ = family.d_step({"x": batch["x"], "y": torch.full_like(batch["y"], 7)})
+    assert loss.item() == scrambled.item()
+
+
+def test_supervised_only_trains_the_classifier_alone(tmp_path):
+    from gankit.train.loop import Trainer
+
+    trainer = Trainer(tiny_cfg("ssl.supervised_only=true", "train.steps=4"), tmp_path, progress=False)
+    G0 = [p.detach().clone() for p in trainer.family.G.parameters()]
+    D0 = [p.detach().clone() for p in trainer.family.D.parameters()]
+    trainer.run()
+    assert all(torch.equal(a, b) for a, b in zip(G0, trainer.family.G.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(D0, trainer.family.D.parameters()))
+    assert [s.name for s in trainer.train_steps] == ["D"]
+
+
+def test_bad_configurations_are_one_line_errors(tmp_path):
+    from gankit.train.loop import Trainer
+
+    celeba = write_celeba(tmp_path / "celeba")
+    with pytest.raises(ConfigError, match="needs class labels; data 'celeba' gives attributes"):
+        Trainer(tiny_cfg("data.name=celeba", f"data.root={celeba}", "data.attributes=[Male]"), tmp_path / "run")
+    with pytest.raises(ConfigError, match="does not fit family 'improved_gan'"):
+        Trainer(tiny_cfg("model.arch=dcgan"), tmp_path)
+    with pytest.raises(ConfigError, match="does not fit family 'gan'"):
+        Trainer(tiny_cfg("family=gan"), tmp_path)
+    with pytest.raises(ConfigError, match="train.compile is not supported"):
+        Trainer(tiny_cfg("train.compile=true"), tmp_path)
+    family, data = _family("ssl.feature_layer=9")
+    with pytest.raises(ConfigError, match="feature_layer 9 is out of range"):
+        family.g_step(data.get(torch.arange(20)))
+
+
+def test_resume_continues_exactly_and_eval_scores_the_classifier(tmp_path):
+    from gankit.evaluate import evaluate_run
+    from gankit.generate import load_classifier_source
+    from gankit.train.run import resume, train
+
+    over = ["train.steps=6", "ssl.historical_averaging=0.01", "model.minibatch_kernels=4", "model.g_norm=virtual_batch",
+            "model.vbn_reference_size=8"]
+    cfg = tiny_cfg(*over)
+    train(cfg, tmp_path / "straight", progress=False)
+    train(tiny_cfg(*over, "train.steps=3"), tmp_path / "split", progress=False)
+    resume(tmp_path / "split", steps=6, progress=False)
+    for name in ("generator", "classifier"):
+        from safetensors.torch import load_file
+
+        a, b = load_file(tmp_path / "straight" / f"{name}.safetensors"), load_file(tmp_path / "split" / f"{name}.safetensors")
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+
+    result = evaluate_run(tmp_path / "straight", checkpoint="all", log=lambda *_: None)
+    scores = json.loads((tmp_path / "straight" / "eval.json").read_text())["results"]["6"]["scores"]
+    test = load_dataset(cfg.data, "test")
+    net = load_classifier_source(tmp_path / "straight", str(tmp_path / "straight" / "classifier.safetensors"), cfg, test.info)
+    with torch.no_grad():
+        by_hand = (net(test.get(torch.arange(len(test)))["x"]).argmax(1) == test.y).float().mean().item()
+    assert scores["accuracy"]["mean"] == pytest.approx(by_hand)  # the state's EMA equals the snapshot's
+    assert scores["errors"]["mean"] == round((1 - by_hand) * len(test))
+    assert sorted(result["results"]) == [3, 6]
+
+
+def test_card_log_line():
+    line = card_line(40, {"loss_sup": 0.5, "loss_d": 1.25, "loss_g": 0.1, "acc_lab": 0.75, "loss_unl": 0.75}, 20.0, 32)
+    assert line == ("[train step 40] Supervised loss 0.5000 D loss 1.2500 G loss 0.1000 Accuracy 0.7500 loss_unl 0.7500 "
+                    "(0.050 sec/batch, 640.0 instances/sec)")
