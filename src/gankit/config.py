@@ -23,7 +23,7 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
-    name: str = Field("digits", description="dataset: digits, toy2d, mnist, cifar10, celeba, image_folder")
+    name: str = Field("digits", description="dataset: digits, attr_digits, toy2d, mnist, cifar10, celeba, image_folder")
     root: str | None = Field(None, description="folder or file with the data; None = the dataset's default")
     size: int = Field(32, ge=4, description="image side after crop and resize")
     channels: int | None = Field(None, description="1 or 3; None = the dataset's own")
@@ -33,6 +33,7 @@ class DataConfig(Section):
     test_fraction: float = Field(0.1, gt=0, lt=1, description="share held out as test split where a dataset has none")
     test_count: int | None = Field(None, ge=1, description="held-out test images (overrides test_fraction)")
     seed: int = Field(0, description="seed of the data's own random choices: held-out test items, toy points, GMM means")
+    variants: int = Field(4, ge=1, description="attr_digits: renderings of each digit under random attributes")
     max_images: int | None = Field(None, ge=1, description="use only the first N images of a split (quick runs)")
     in_memory: bool | None = Field(None, description="hold decoded images in memory; None = when small enough")
     distribution: str = Field("25gaussians", description="toy2d: 8gaussians, 25gaussians, swissroll, gmm")
@@ -58,8 +59,8 @@ class ModelConfig(Section):
     activation: Literal["relu", "tanh"] = Field("relu", description="hidden activation of toy_mlp (AdaGAN: tanh)")
     init_std: float | None = Field(None, gt=0, description="conv/linear weights ~ N(0, init_std^2), biases 0 "
                                                          "(compare_gan 0.02, AdaGAN 0.8); None = PyTorch's")
-    g_norm: str = Field("batch", description="generator normalization: batch, none, layer, spectral, weight, virtual_batch")
-    d_norm: str = Field("none", description="discriminator normalization: none, batch, layer, spectral, weight")
+    g_norm: str = Field("batch", description="generator normalization: batch, none, layer, instance, spectral, weight, virtual_batch")
+    d_norm: str = Field("none", description="discriminator normalization: none, batch, layer, instance, spectral, weight")
     bn_decay: float = Field(0.9, gt=0, lt=1, description="batch norm moving-average decay (PyTorch momentum = 1 - decay)")
     bn_eps: float = Field(1e-5, gt=0, description="batch norm epsilon")
     vbn_reference_size: int = Field(64, ge=1, description="reference batch of g_norm virtual_batch")
@@ -82,6 +83,8 @@ class OptimConfig(Section):
     beta1: float = Field(0.5, ge=0, lt=1)
     beta2: float = Field(0.9, ge=0, lt=1)
     eps: float = Field(1e-8, gt=0)
+    decay_steps: int = Field(0, ge=0, description="decay both learning rates linearly to 0 over the last N G iterations "
+                                                  "(StarGAN paper: 100,000); 0 = constant")
 
 
 class TrainConfig(Section):
@@ -162,10 +165,18 @@ class SSLConfig(Section):
         return self
 
 
+class StarGANConfig(Section):
+    """Multi-domain translation (family stargan): the weights of the classification and reconstruction losses."""
+
+    lambda_cls: float = Field(1.0, ge=0, description="attribute classification loss weight")
+    lambda_rec: float = Field(10.0, ge=0, description="cycle reconstruction L1 weight")
+    grid_rows: int = Field(8, ge=1, description="training images per sample grid (each row: input + every target domain)")
+
+
 class Config(Section):
     name: str = "custom"
     description: str = ""
-    family: str = Field("gan", description="what is trained: gan, adagan, improved_gan")
+    family: str = Field("gan", description="what is trained: gan, adagan, improved_gan, stargan")
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
@@ -174,6 +185,7 @@ class Config(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     boost: BoostConfig = Field(default_factory=BoostConfig)
     ssl: SSLConfig = Field(default_factory=SSLConfig)
+    stargan: StarGANConfig = Field(default_factory=StarGANConfig)
 
     def total_steps(self, num_train: int) -> int:
         """Generator iterations to run: `train.steps`, or `train.epochs` converted (D steps use data)."""

@@ -60,17 +60,18 @@ def weighted_scatter_image(real: np.ndarray, weights: np.ndarray, samples: np.nd
     return _figure_image(fig)
 
 
-def samples_image(samples: torch.Tensor, real: torch.Tensor | None = None, title: str = "") -> np.ndarray:
+def samples_image(samples: torch.Tensor, real: torch.Tensor | None = None, title: str = "", nrow: int | None = None) -> np.ndarray:
     """Images (N, C, H, W) in [-1, 1] -> a grid (small images enlarged by pixel repetition to >= 64 px,
     so a 16 px sample is visible); points (N, 2) -> a scatter plot."""
     if samples.dim() == 4:
         factor = max(1, -(-64 // samples.shape[-1]))
-        grid = make_grid(samples)
+        grid = make_grid(samples, nrow)
         return grid.repeat(factor, axis=0).repeat(factor, axis=1) if factor > 1 else grid
     return scatter_image(samples.detach().cpu().numpy(), None if real is None else real.cpu().numpy(), title)
 
 
-def save_samples(samples: torch.Tensor, path: str | Path, real: torch.Tensor | None = None, title: str = "") -> np.ndarray:
-    image = samples_image(samples, real, title)
+def save_samples(samples: torch.Tensor, path: str | Path, real: torch.Tensor | None = None, title: str = "",
+                 nrow: int | None = None) -> np.ndarray:
+    image = samples_image(samples, real, title, nrow)
     save_png(image, path)
     return image

@@ -35,6 +35,7 @@ class DataInfo:
     num_classes: int = 0  # class labels y in [0, num_classes); 0 = none
     label_names: tuple[str, ...] = ()  # class names, or attribute names for attribute labels
     labels: Literal["none", "class", "attributes"] = "none"
+    exclusive: tuple[tuple[int, ...], ...] = ()  # groups of attributes of which exactly one holds (hair colour)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,7 +43,8 @@ class DataInfo:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DataInfo:
         return cls(kind=data["kind"], shape=tuple(data["shape"]), num_classes=data.get("num_classes", 0),
-                   label_names=tuple(data.get("label_names", ())), labels=data.get("labels", "none"))
+                   label_names=tuple(data.get("label_names", ())), labels=data.get("labels", "none"),
+                   exclusive=tuple(tuple(group) for group in data.get("exclusive", ())))
 
 
 class Dataset(Protocol):
@@ -57,15 +59,19 @@ class Dataset(Protocol):
 
 @dataclass
 class TensorDataset:
-    """All items in memory: `x` uint8 images (N, C, H, W) or float points (N, D); `y` optional labels."""
+    """All items in memory: `x` uint8 images (N, C, H, W) or float points (N, D); `y` optional labels;
+    `extra` more per-item tensors served in every batch under their names (AttrDigits: the digit and its stroke)."""
 
     x: torch.Tensor
     info: DataInfo
     y: torch.Tensor | None = None
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.y is not None and len(self.y) != len(self.x):
             raise DataError(f"{len(self.x)} items but {len(self.y)} labels")
+        if any(len(v) != len(self.x) for v in self.extra.values()):
+            raise DataError(f"{len(self.x)} items but per-item tensors of other lengths")
 
     def __len__(self) -> int:
         return len(self.x)
@@ -76,10 +82,13 @@ class TensorDataset:
         batch = {"x": to_signed_unit(x) if x.dtype == torch.uint8 else x}
         if self.y is not None:
             batch["y"] = self.y[index]
+        for name, values in self.extra.items():
+            batch[name] = values[index]
         return batch
 
     def to(self, device: torch.device | str) -> TensorDataset:
-        return TensorDataset(self.x.to(device), self.info, None if self.y is None else self.y.to(device))
+        return TensorDataset(self.x.to(device), self.info, None if self.y is None else self.y.to(device),
+                             {k: v.to(device) for k, v in self.extra.items()})
 
 
 @dataclass
@@ -145,7 +154,8 @@ def limit(dataset: TensorDataset | FileDataset, max_images: int | None):
     if max_images is None or max_images >= len(dataset):
         return dataset
     if isinstance(dataset, TensorDataset):
-        return TensorDataset(dataset.x[:max_images], dataset.info, None if dataset.y is None else dataset.y[:max_images])
+        return TensorDataset(dataset.x[:max_images], dataset.info, None if dataset.y is None else dataset.y[:max_images],
+                             {k: v[:max_images] for k, v in dataset.extra.items()})
     return FileDataset(dataset.paths[:max_images], dataset.info, None if dataset.y is None else dataset.y[:max_images],
                        dataset.size, dataset.crop, dataset.device)
 

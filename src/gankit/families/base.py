@@ -74,5 +74,9 @@ class FamilyHooks:
     def classifier(self) -> nn.Module | None:
         return None
 
+    def sample_grid(self, G: nn.Module, fixed: torch.Tensor, data) -> tuple[torch.Tensor, int | None]:
+        """The images of a training sample grid from the fixed inputs, and images per row (None = square)."""
+        return G(fixed), None
+
 
 FAMILIES: Registry[type] = Registry("family")

@@ -25,19 +25,19 @@ def build_module(cfg, info: DataInfo, role: str) -> nn.Module:
         raise ConfigError(f"model.arch '{cfg.model.arch}' ({role}): {err}") from None
 
 
-def check_discriminator_kind(cfg, info: DataInfo, classifier: bool) -> None:
-    """A family that scores real/fake needs a one-logit D; improved_gan needs a K-class classifier."""
+def check_architecture(cfg, family: str) -> None:
+    """Each architecture's D fits one family: one logit (gan), K class logits (improved_gan), src + cls (stargan)."""
     from gankit.models import ARCHITECTURES
 
-    names = [n for n in ARCHITECTURES.names() if ARCHITECTURES.get(n).classifier == classifier]
-    if cfg.model.arch in ARCHITECTURES.names() and ARCHITECTURES.get(cfg.model.arch).classifier != classifier:
+    names = [n for n in ARCHITECTURES.names() if ARCHITECTURES.get(n).fits == family]
+    if cfg.model.arch in ARCHITECTURES.names() and ARCHITECTURES.get(cfg.model.arch).fits != family:
         raise ConfigError(f"model.arch '{cfg.model.arch}' does not fit family '{cfg.family}'; use one of: {', '.join(names)}")
 
 
 @FAMILIES.register("gan")
 class GAN(FamilyHooks):
     def __init__(self, cfg, info: DataInfo, device: torch.device):
-        check_discriminator_kind(cfg, info, classifier=False)
+        check_architecture(cfg, "gan")
         self.cfg, self.device = cfg, device
         self.G = build_module(cfg, info, "generator").to(device)
         self.D = build_module(cfg, info, "discriminator").to(device)

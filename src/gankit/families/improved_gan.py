@@ -22,7 +22,7 @@ from gankit.data.labels import class_counts, labelled_subset
 from gankit.data.sampler import InfiniteSampler
 from gankit.errors import ConfigError, DataError, RunDirError
 from gankit.families.base import FAMILIES, TrainStep
-from gankit.families.gan import GAN, build_module, check_discriminator_kind
+from gankit.families.gan import GAN, build_module, check_architecture
 from gankit.losses import d_supervised, d_unsupervised, g_feature_matching, g_ssl_non_saturating, historical_average
 from gankit.train.ema import EMA
 
@@ -46,7 +46,7 @@ class ImprovedGAN(GAN):
     def __init__(self, cfg, info: DataInfo, device: torch.device):
         if info.labels != "class":
             raise ConfigError(f"family improved_gan needs class labels; data '{cfg.data.name}' gives {info.labels}")
-        check_discriminator_kind(cfg, info, classifier=True)
+        check_architecture(cfg, "improved_gan")
         self.cfg, self.info, self.device, self.ssl = cfg, info, device, cfg.ssl
         self.G = build_module(cfg, info, "generator").to(device)
         self.D = build_module(cfg, info, "discriminator").to(device)

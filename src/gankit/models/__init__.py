@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from gankit.data.base import DataInfo
-from gankit.models import dcgan, improved_gan, resnet_cifar, sndcgan, toy
+from gankit.models import dcgan, improved_gan, resnet_cifar, sndcgan, stargan, toy
 from gankit.models.latent import sample_latent
 from gankit.nn.layers import VirtualBatchGenerator
 from gankit.nn.norms import apply_weight_norm, set_batch_norm
@@ -25,7 +25,7 @@ class Architecture:
     generator: Callable[..., nn.Module]  # (ModelConfig, DataInfo) -> G
     discriminator: Callable[..., nn.Module]  # (ModelConfig, DataInfo) -> D
     data_kind: str  # 'image' or 'points'
-    classifier: bool = False  # D returns K class logits (family improved_gan) instead of one logit
+    fits: str = "gan"  # the family whose D this is: gan (one logit), improved_gan (K class logits), stargan
 
 
 ARCHITECTURES: Registry[Architecture] = Registry("architecture")
@@ -33,8 +33,9 @@ ARCHITECTURES.register("dcgan")(Architecture(dcgan.dcgan_generator, dcgan.dcgan_
 ARCHITECTURES.register("toy_mlp")(Architecture(toy.toy_generator, toy.toy_discriminator, "points"))
 ARCHITECTURES.register("resnet_cifar")(Architecture(resnet_cifar.resnet_generator, resnet_cifar.resnet_discriminator, "image"))
 ARCHITECTURES.register("sndcgan")(Architecture(sndcgan.sndcgan_generator, sndcgan.sndcgan_discriminator, "image"))
-ARCHITECTURES.register("ssl_mlp")(Architecture(improved_gan.mlp_generator, improved_gan.mlp_classifier, "image", True))
-ARCHITECTURES.register("ssl_conv")(Architecture(improved_gan.conv_generator, improved_gan.conv_classifier, "image", True))
+ARCHITECTURES.register("ssl_mlp")(Architecture(improved_gan.mlp_generator, improved_gan.mlp_classifier, "image", "improved_gan"))
+ARCHITECTURES.register("ssl_conv")(Architecture(improved_gan.conv_generator, improved_gan.conv_classifier, "image", "improved_gan"))
+ARCHITECTURES.register("stargan")(Architecture(stargan.stargan_generator, stargan.stargan_discriminator, "image", "stargan"))
 
 
 def get_architecture(name: str, info: DataInfo) -> Architecture:
@@ -71,6 +72,8 @@ def build_network(model_cfg, info: DataInfo, role: str) -> nn.Module:
     set_batch_norm(net, model_cfg.bn_decay, model_cfg.bn_eps)
     net = apply_weight_norm(net, norm)
     if role == "generator" and norm == "virtual_batch":  # fixed reference latents, the same for every seed
+        if arch.fits == "stargan":
+            raise ValueError("virtual_batch needs a generator fed by latents; a StarGAN generator translates images")
         reference = sample_latent(model_cfg.vbn_reference_size, model_cfg.z_dim, model_cfg.z_dist, "cpu",
                                   torch.Generator().manual_seed(20160610))
         net = VirtualBatchGenerator(net, reference)

@@ -24,6 +24,10 @@ NORMS_2D.register("layer")(lambda channels: nn.GroupNorm(1, channels))
 NORMS_1D.register("none")(lambda features: nn.Identity())
 NORMS_1D.register("batch")(lambda features: nn.BatchNorm1d(features))
 NORMS_1D.register("layer")(lambda features: nn.LayerNorm(features))
+# Instance norm (StarGAN): affine, no running statistics, so a translation does not depend on train/eval mode.
+# On (N, F) features there is nothing to normalize per instance: the identity.
+NORMS_2D.register("instance")(lambda channels: nn.InstanceNorm2d(channels, affine=True))
+NORMS_1D.register("instance")(lambda features: nn.Identity())
 # Virtual batch norm (Salimans et al. 2016): moments of a fixed reference batch; `build_network` wraps the
 # generator so every forward pass carries its reference rows (a generator-side normalization).
 NORMS_2D.register("virtual_batch")(lambda channels: VirtualBatchNorm(channels))

@@ -134,7 +134,17 @@ class Trainer:
             batch["x"] = random_hflip(batch["x"])
         return batch
 
+    def set_learning_rates(self) -> None:
+        """optim.decay_steps: each lr falls linearly to 0 over the last N G iterations (a function of the step,
+        so a resumed run continues the schedule exactly)."""
+        if decay := self.cfg.optim.decay_steps:
+            factor = min(1.0, (self.total_steps - self.step) / decay)
+            for spec, opt in zip(self.train_steps, self.optimizers):
+                for group in opt.param_groups:
+                    group["lr"] = spec.lr * factor
+
     def iteration(self) -> None:
+        self.set_learning_rates()
         if self._compiled is not None:
             batches = [self.next_batch() for spec in self.train_steps if spec.uses_data for _ in range(spec.repeat)]
             for logs in self._compiled(self.family.modules, self.optimizers, batches):
@@ -182,10 +192,10 @@ class Trainer:
         G = self.ema.module if self.ema is not None else self.family.generator
         was_training = G.training
         G.eval()
-        samples = G(self.fixed_z)
+        samples, nrow = self.family.sample_grid(G, self.fixed_z, self.data)
         G.train(was_training)
         real = self.data.get(torch.arange(min(len(self.data), 2000)))["x"] if samples.dim() == 2 else None
-        image = save_samples(samples, self.run_dir / "samples" / f"step-{self.step:07d}.png", real, f"step {self.step}")
+        image = save_samples(samples, self.run_dir / "samples" / f"step-{self.step:07d}.png", real, f"step {self.step}", nrow)
         logger.image("samples", image, self.step)
 
     def save_checkpoint(self) -> Path:

@@ -1,0 +1,140 @@
+"""StarGAN (Choi et al. 2018; yunjey/stargan): one generator translates an image to any combination of
+attributes; D scores patches real/fake (`src`) and predicts the attributes (`cls`).
+
+D step (n_critic times, a fresh batch each): targets c_trg are the batch's own labels shuffled; loss =
+d_loss(src(x), src(G(x, c_trg))) + lambda_cls BCE(cls(x), c_org) + lambda_gp penalty. G step:
+g_loss(src(G(x, c_trg))) + lambda_rec mean|x - G(G(x, c_trg), c_org)| + lambda_cls BCE(cls(G(x, c_trg)), c_trg).
+BCE is summed over attributes and averaged over the batch. `d_loss`/`g_loss` come from `loss.name` applied
+to every patch score (the card: wasserstein + wgangp, lambda 10).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gankit.data.base import DataInfo
+from gankit.errors import ConfigError
+from gankit.families.base import FAMILIES, FamilyHooks, TrainStep
+from gankit.families.gan import build_module, check_architecture
+from gankit.losses import LOSSES
+from gankit.penalties import PENALTIES
+
+
+def attribute_bce(logits: Tensor, target: Tensor) -> Tensor:
+    """Binary cross-entropy summed over attributes, averaged over the batch (the reference's classification loss)."""
+    return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / len(logits)
+
+
+class SourceHead(nn.Module):
+    """D's patch scores alone, for penalties written against D(x) -> logits."""
+
+    def __init__(self, D: nn.Module):
+        super().__init__()
+        self.D = D
+
+    def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:
+        return self.D(x)[0]
+
+
+@FAMILIES.register("stargan")
+class StarGAN(FamilyHooks):
+    supports_compile = False
+
+    def __init__(self, cfg, info: DataInfo, device: torch.device):
+        check_architecture(cfg, "stargan")
+        self.cfg, self.info, self.device = cfg, info, device
+        self.G = build_module(cfg, info, "generator").to(device)
+        self.D = build_module(cfg, info, "discriminator").to(device)
+        self.modules = {"G": self.G, "D": self.D}
+        self.losses = LOSSES.get(cfg.loss.name)
+        if self.losses.g_needs_real:
+            raise ConfigError(f"loss.name '{cfg.loss.name}' compares fakes with a real batch; StarGAN supports "
+                              "the non-relativistic losses")
+        self.penalty = PENALTIES.get(cfg.loss.penalty)
+        self.penalty_weight = cfg.loss.penalty_weight if cfg.loss.penalty != "none" else 0.0
+        self.source = SourceHead(self.D)
+
+    @property
+    def generator(self) -> nn.Module:
+        return self.G
+
+    def latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """The fixed inputs of the sample grids: not latents but row indices of the training images."""
+        return torch.arange(n)
+
+    def steps(self) -> list[TrainStep]:
+        return [TrainStep("D", self.D, self.d_step, self.cfg.optim.lr_d, repeat=self.cfg.train.n_critic),
+                TrainStep("G", self.G, self.g_step, self.cfg.optim.lr_g)]
+
+    @staticmethod
+    def shuffled_targets(c_org: Tensor) -> Tensor:
+        """The batch's own labels in a random order: valid attribute combinations (exclusive groups hold)."""
+        return c_org[torch.randperm(len(c_org), device=c_org.device)]
+
+    def d_step(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        x, c_org = batch["x"], batch["y"]
+        c_trg = self.shuffled_targets(c_org)
+        with torch.no_grad():
+            fake = self.G(x, c_trg)
+        src_real, cls_real = self.D(x)
+        src_fake, _ = self.D(fake)
+        loss_adv = self.losses.d_loss(src_real.flatten(), src_fake.flatten())
+        loss_cls = attribute_bce(cls_real, c_org)
+        loss = loss_adv + self.cfg.stargan.lambda_cls * loss_cls
+        logs = {"d_adv": loss_adv.detach(), "d_cls": loss_cls.detach()}
+        if self.penalty_weight > 0:
+            penalty = self.penalty(self.source, x, fake, data_range=(-1.0, 1.0))
+            loss = loss + self.penalty_weight * penalty
+            logs["penalty"] = penalty.detach()
+        logs["loss_d"] = loss.detach()
+        return loss, logs
+
+    def g_step(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        x, c_org = batch["x"], batch["y"]
+        c_trg = self.shuffled_targets(c_org)
+        fake = self.G(x, c_trg)
+        src_fake, cls_fake = self.D(fake)
+        loss_adv = self.losses.g_loss(src_fake.flatten())
+        loss_cls = attribute_bce(cls_fake, c_trg)
+        loss_rec = (x - self.G(fake, c_org)).abs().mean()
+        s = self.cfg.stargan
+        loss = loss_adv + s.lambda_rec * loss_rec + s.lambda_cls * loss_cls
+        return loss, {"g_adv": loss_adv.detach(), "g_cls": loss_cls.detach(), "g_rec": loss_rec.detach(),
+                      "loss_g": loss.detach()}
+
+    def sample_grid(self, G: nn.Module, fixed: Tensor, data) -> tuple[Tensor, int]:
+        """Translation grid of the first `stargan.grid_rows` training images: a row per image."""
+        batch = data.get(torch.arange(min(self.cfg.stargan.grid_rows, len(data))))
+        return translation_rows(G, batch["x"], batch["y"], self.info), 1 + self.info.num_classes
+
+    @classmethod
+    def build_generator(cls, cfg, info: DataInfo) -> nn.Module:
+        return build_module(cfg, info, "generator")
+
+    @classmethod
+    def generate(cls, G, cfg, n, device, generator=None) -> Tensor:
+        raise ConfigError("a StarGAN generator translates images rather than sampling from noise; "
+                          "use its translation grids (samples/) instead")
+
+
+def target_domains(c_org: Tensor, info: DataInfo) -> list[Tensor]:
+    """One target per attribute, as the reference's test phase: an attribute of an exclusive group (hair colour,
+    ink colour) is switched on and the rest of its group off; any other attribute is flipped. Each (N, c_dim)."""
+    grouped = {i: group for group in info.exclusive for i in group}
+    targets = []
+    for i in range(c_org.shape[1]):
+        c = c_org.clone()
+        if i in grouped:
+            c[:, list(grouped[i])] = 0
+            c[:, i] = 1
+        else:
+            c[:, i] = 1 - c[:, i]
+        targets.append(c)
+    return targets
+
+
+def translation_rows(G: nn.Module, x: Tensor, c_org: Tensor, info: DataInfo) -> Tensor:
+    """[input, G(input, target) for every target domain] per input, stacked row-major: (N * (1 + c_dim), C, H, W)."""
+    outputs = [x] + [G(x, c) for c in target_domains(c_org, info)]
+    return torch.stack(outputs, 1).flatten(0, 1)

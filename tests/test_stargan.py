@@ -1,0 +1,116 @@
+"""StarGAN and AttrDigits: the exact renderer, the dataset's splits, target domains, the networks' shapes,
+the losses by hand, the learning-rate decay, and a few training steps through the loop."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gankit.config import load_config
+from gankit.data import load_dataset
+from gankit.data.attr_digits import ATTRIBUTES, info_for, render
+from gankit.errors import ConfigError
+from gankit.families.stargan import attribute_bce, target_domains, translation_rows
+from gankit.models.stargan import StarDiscriminator, StarGenerator
+
+TINY = ["model.g_dim=8", "model.d_dim=8", "model.g_layers=1", "data.size=16", "data.variants=1", "train.batch_size=8",
+        "train.n_critic=2", "train.log_every=1", "train.sample_every=100", "train.checkpoint_every=100",
+        "stargan.grid_rows=3", "optim.decay_steps=2"]
+
+
+def attrs(*names):
+    return torch.tensor([[float(a in names) for a in ATTRIBUTES]])
+
+
+def test_render_draws_each_attribute_exactly():
+    stroke = torch.zeros(1, 1, 8, 8)
+    stroke[..., 1:7, 2:6] = 1.0  # a 6 x 4 bar
+    red = render(stroke, attrs("red"), 8)[0]
+    assert red[:, 3, 3].tolist() == [255, 0, 0] and red[:, 0, 0].tolist() == [0, 0, 0]
+    inverted = render(stroke, attrs("green", "inverted"), 8)[0]
+    assert inverted[:, 3, 3].tolist() == [0, 255, 0] and inverted[:, 0, 0].tolist() == [255, 255, 255]
+    plain, rotated = render(stroke, attrs("blue"), 8), render(stroke, attrs("blue", "rotated"), 8)
+    assert torch.equal(rotated, torch.rot90(plain, 1, (2, 3)))
+    thick, thin = render(stroke, attrs("blue", "thick"), 8), plain
+    assert (thick >= thin).all() and thick.sum() > thin.sum()
+    assert (thin[0, 2] > 0).sum() == 4 * 2 and (thick[0, 2] > 0).sum() == 8 * 6  # 3x3 erosion / dilation of 6 x 4
+
+
+def test_attr_digits_splits_hold_different_digits_and_render_consistently():
+    cfg = load_config("stargan_attrdigits", ["data.size=16", "data.variants=2"]).data
+    train, test = load_dataset(cfg, "train"), load_dataset(cfg, "test")
+    assert train.info == info_for(16) and train.info.exclusive == ((0, 1, 2),)
+    assert len(train) == 2 * 1617 and len(test) == 2 * 180
+    assert torch.equal(train.x, render(train.extra["stroke"], train.y, 16))  # every image is the exact render
+    assert (train.y[:, :3].sum(1) == 1).all()  # exactly one ink colour
+    seen = {s.numpy().tobytes() for s in train.extra["stroke"]}
+    assert not any(s.numpy().tobytes() in seen for s in test.extra["stroke"])  # no test digit is trained on
+    rates = train.y.mean(0)
+    assert all(abs(r - 0.5) < 0.05 for r in rates[3:].tolist()) and all(abs(r - 1 / 3) < 0.05 for r in rates[:3].tolist())
+    batch = train.get(torch.arange(4))
+    assert set(batch) == {"x", "y", "digit", "stroke"} and batch["digit"].dtype == torch.int64
+
+
+def test_target_domains_honour_the_exclusive_group():
+    c = torch.tensor([[1.0, 0, 0, 1, 0, 1]])
+    targets = torch.cat(target_domains(c, info_for(8)))
+    assert targets.tolist() == [[1, 0, 0, 1, 0, 1], [0, 1, 0, 1, 0, 1], [0, 0, 1, 1, 0, 1],
+                                [1, 0, 0, 0, 0, 1], [1, 0, 0, 1, 1, 1], [1, 0, 0, 1, 0, 0]]
+
+
+def test_networks_follow_the_card_layout():
+    D = StarDiscriminator(3, 128, 5, dim=4)
+    src, cls = D(torch.randn(2, 3, 128, 128))
+    assert src.shape == (2, 1, 2, 2) and cls.shape == (2, 5) and D.cls.kernel_size == (2, 2)  # 128 / 64
+    assert [m.out_channels for m in D.main if isinstance(m, torch.nn.Conv2d)] == [4, 8, 16, 32, 64, 128]
+    G = StarGenerator(3, 5, dim=4, repeat=2)
+    assert G(torch.randn(2, 3, 32, 32), torch.ones(2, 5)).shape == (2, 3, 32, 32)
+    assert G.net[0].in_channels == 3 + 5 and all(m.bias is None for m in G.modules() if isinstance(m, torch.nn.Conv2d))
+
+
+def test_attribute_bce_by_hand():
+    logits, target = torch.tensor([[0.0, 2.0], [1.0, -1.0]]), torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    sp = lambda v: math.log1p(math.exp(v))  # noqa: E731  softplus
+    by_hand = (sp(-0.0) + sp(2.0) + sp(-1.0) + sp(1.0)) / 2
+    torch.testing.assert_close(attribute_bce(logits, target), torch.tensor(by_hand))
+
+
+def test_training_steps_grid_and_linear_lr_decay(tmp_path):
+    from gankit.train.loop import Trainer
+
+    trainer = Trainer(load_config("stargan_attrdigits", TINY + ["train.steps=4"]), tmp_path, progress=False)
+    seen = []
+    original = trainer.iteration
+
+    def record():
+        original()
+        seen.append([opt.param_groups[0]["lr"] for opt in trainer.optimizers])
+
+    trainer.iteration = record
+    summary = trainer.run()
+    assert summary["finished"]
+    assert seen == [[1e-4, 1e-4], [1e-4, 1e-4], [1e-4, 1e-4], [5e-5, 5e-5]]  # the last 2 of 4: (4 - 3) / 2
+    lines = [line for line in (tmp_path / "metrics.jsonl").read_text().splitlines() if "loss_d" in line]
+    assert lines and all(math.isfinite(v) for v in map(float, [line.split('"loss_d": ')[1].split(",")[0] for line in lines]))
+    from PIL import Image
+
+    grid = np.asarray(Image.open(tmp_path / "samples" / "step-0000004.png"))
+    # 3 rows of [input + 6 targets], 16 px images enlarged 4x, 2 px padding: (3 * 18 + 2) * 4 by (7 * 18 + 2) * 4
+    assert grid.shape[:2] == ((3 * 18 + 2) * 4, (7 * 18 + 2) * 4)
+
+
+def test_translation_rows_layout():
+    G = lambda x, c: x * 0 + c[:, :1, None, None]  # noqa: E731  a fake translator that paints the first target bit
+    x, c = torch.zeros(2, 3, 4, 4), torch.tensor([[1.0, 0, 0, 0, 0, 0], [0, 1.0, 0, 0, 0, 0]])
+    rows = translation_rows(G, x, c, info_for(4))
+    assert rows.shape == (2 * 7, 3, 4, 4)
+    assert rows[:, 0, 0, 0].tolist() == [0, 1, 0, 0, 1, 1, 1] + [0, 1, 0, 0, 0, 0, 0]
+
+
+def test_stargan_needs_attribute_data_and_its_own_architecture(tmp_path):
+    from gankit.train.loop import Trainer
+
+    with pytest.raises(ConfigError, match="needs attribute labels"):
+        Trainer(load_config("stargan_attrdigits", TINY + ["data.name=digits", "data.channels=3"]), tmp_path)
+    with pytest.raises(ConfigError, match="does not fit family 'stargan'"):
+        Trainer(load_config("stargan_attrdigits", TINY + ["model.arch=dcgan"]), tmp_path)
