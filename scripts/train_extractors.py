@@ -19,7 +19,7 @@ from gankit.config import DataConfig
 from gankit.data import load_dataset
 from gankit.metrics.classifiers import CLASSIFIERS, accuracy, train_classifier, weights_path
 
-EPOCHS = {"digits": 40, "fashion_mnist": 2}
+EPOCHS = {"digits": 40, "fashion_mnist": 2, "attr_digits": 8}
 SEED = 0
 
 
@@ -34,9 +34,9 @@ def main() -> None:
         data_cfg = DataConfig(**spec.data, root=args.root)
         train_set, test_set = load_dataset(data_cfg, "train"), load_dataset(data_cfg, "test")
         start = time.perf_counter()
-        model = train_classifier(train_set, EPOCHS[name], seed=SEED, num_classes=len(spec.label_names))
+        model = train_classifier(train_set, EPOCHS[name], seed=SEED, num_classes=len(spec.label_names), spec=spec)
         seconds = time.perf_counter() - start
-        test_accuracy = accuracy(model, test_set)
+        test_accuracy = accuracy(model, test_set, label_key=spec.label_key)
         meta = {"test_accuracy": test_accuracy, "train_items": len(train_set), "test_items": len(test_set),
                 "epochs": EPOCHS[name], "seed": SEED, "data": spec.data, "train_seconds": round(seconds, 1),
                 "date": datetime.date.today().isoformat(), "script": "scripts/train_extractors.py"}

@@ -114,3 +114,28 @@ def test_stargan_needs_attribute_data_and_its_own_architecture(tmp_path):
         Trainer(load_config("stargan_attrdigits", TINY + ["data.name=digits", "data.channels=3"]), tmp_path)
     with pytest.raises(ConfigError, match="does not fit family 'stargan'"):
         Trainer(load_config("stargan_attrdigits", TINY + ["model.arch=dcgan"]), tmp_path)
+
+
+def test_translate_command_rows_targets_and_errors(tmp_path, capsys):
+    from PIL import Image
+
+    from gankit.cli import main
+    from gankit.translation import parse_targets
+
+    assert parse_targets(["red,rotated", ""], ATTRIBUTES).tolist() == [[1, 0, 0, 0, 0, 1], [0] * 6]
+    run = tmp_path / "run"
+    assert main(["train", "stargan_attrdigits", "--out", str(run), "--steps", "1", "--no-progress",
+                 *sum((["--set", o] for o in TINY), [])]) == 0
+    assert main(["translate", str(run), "--split", "test", "--num", "3", "--out", str(tmp_path / "grid.png"),
+                 "--per-image", str(tmp_path / "rows")]) == 0
+    # 3 rows of [input + 6 targets] of 16 px with 2 px padding
+    assert np.asarray(Image.open(tmp_path / "grid.png")).shape[:2] == (3 * 18 + 2, 7 * 18 + 2)
+    assert sorted(p.name for p in (tmp_path / "rows").iterdir()) == ["00000.png", "00001.png", "00002.png"]
+    single = tmp_path / "one.png"
+    Image.fromarray(np.full((20, 20, 3), 200, np.uint8)).save(single)
+    assert main(["translate", str(run), "--input", str(single), "--targets", "green,thick", "--out", str(tmp_path / "g.png")]) == 0
+    assert np.asarray(Image.open(tmp_path / "g.png")).shape[:2] == (18 + 2, 2 * 18 + 2)
+    capsys.readouterr()
+    assert main(["translate", str(run), "--input", str(single), "--targets", "purple", "--out", str(tmp_path / "x.png")]) == 2
+    assert "unknown attribute 'purple'; valid: red, green" in capsys.readouterr().err
+    assert main(["translate", str(run), "--out", str(tmp_path / "x.png")]) == 2

@@ -99,6 +99,25 @@ def sample(run_dir, num, out, seed, device) -> None:
     click.echo(f"wrote {write_samples(samples, out)}")
 
 
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--input", "input_path", type=click.Path(path_type=Path, exists=True), help="An image file or a folder of images.")
+@click.option("--split", type=click.Choice(["train", "test"]), help="Translate the first --num images of this split instead.")
+@click.option("--num", type=click.IntRange(min=1), default=8, show_default=True, help="Images taken from --split.")
+@click.option("--targets", multiple=True, help="A target domain: the attributes that are on, comma-separated (repeat for "
+              "more; '' = all off). Default: one per attribute, a colour switched on or another attribute flipped.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The grid PNG: a row per input.")
+@click.option("--per-image", type=click.Path(path_type=Path), help="Also a folder with one PNG row per input.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+def translate(run_dir, input_path, split, num, targets, out, per_image, device) -> None:
+    """Translate images with RUN_DIR's StarGAN generator: [input, each target] per row."""
+    from gankit.train.loop import resolve_device
+    from gankit.translation import translate_images
+
+    click.echo("wrote " + translate_images(run_dir, out, input_path, split, num, list(targets), per_image,
+                                           str(resolve_device(device))))
+
+
 @cli.command("eval")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--metrics", help="Comma-separated metrics (default: the run's eval.metrics, else chosen by its data).")

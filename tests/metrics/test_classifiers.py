@@ -33,7 +33,7 @@ def test_classifier_outputs_and_registry():
     out = DomainCNN()(torch.rand(3, 1, 28, 28) * 2 - 1)
     assert out["features"].shape == (3, 128) and out["logits"].shape == (3, 10)
     assert (out["features"] >= 0).all()  # post-ReLU features
-    with pytest.raises(UnknownNameError, match="valid: digits, fashion_mnist"):
+    with pytest.raises(UnknownNameError, match="valid: attr_digits, digits, fashion_mnist"):
         CLASSIFIERS.get("cifar")
 
 

@@ -113,6 +113,12 @@ class StarGAN(FamilyHooks):
         return build_module(cfg, info, "generator")
 
     @classmethod
+    def evaluate_run(cls, run_dir, device: str = "cpu", log=print) -> dict:
+        from gankit.translation import evaluate_translation_run
+
+        return evaluate_translation_run(run_dir, device, log)
+
+    @classmethod
     def generate(cls, G, cfg, n, device, generator=None) -> Tensor:
         raise ConfigError("a StarGAN generator translates images rather than sampling from noise; "
                           "use its translation grids (samples/) instead")

@@ -23,26 +23,32 @@ INPUT_SIZE = 32
 
 
 class DomainCNN(nn.Module):
-    def __init__(self, num_classes: int = 10, width: int = 32, feature_dim: int = 128):
+    """Grey (in_channels 1) or colour (3) CNN; `attributes` > 0 adds a multi-label head (AttrDigits' scorer)."""
+
+    def __init__(self, num_classes: int = 10, width: int = 32, feature_dim: int = 128, in_channels: int = 1,
+                 attributes: int = 0):
         super().__init__()
+        self.in_channels = in_channels
 
         def block(cin: int, cout: int) -> list[nn.Module]:
             return [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(True)]
 
         self.body = nn.Sequential(
-            *block(1, width), *block(width, width), nn.MaxPool2d(2),  # (N, w, 16, 16)
+            *block(in_channels, width), *block(width, width), nn.MaxPool2d(2),  # (N, w, 16, 16)
             *block(width, 2 * width), *block(2 * width, 2 * width), nn.MaxPool2d(2),  # (N, 2w, 8, 8)
             *block(2 * width, 4 * width), nn.AdaptiveAvgPool2d(1), nn.Flatten(),  # (N, 4w)
         )
         self.features = nn.Sequential(nn.Linear(4 * width, feature_dim), nn.ReLU(True))
         self.dropout = nn.Dropout(0.3)
         self.classifier = nn.Linear(feature_dim, num_classes)
+        self.attribute_head = nn.Linear(feature_dim, attributes) if attributes else None
 
-    @staticmethod
-    def prepare(images: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) in [-1, 1] -> (N, 1, 32, 32)."""
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) in [-1, 1] -> (N, in_channels, 32, 32)."""
         x = images.float()
-        if x.shape[1] == 3:
+        if self.in_channels == 3 and x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        elif self.in_channels == 1 and x.shape[1] == 3:
             x = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
         if x.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
             x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False, antialias=True)
@@ -50,7 +56,10 @@ class DomainCNN(nn.Module):
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.features(self.body(self.prepare(images)))  # (N, 128)
-        return {"features": features, "logits": self.classifier(self.dropout(features))}
+        out = {"features": features, "logits": self.classifier(self.dropout(features))}
+        if self.attribute_head is not None:
+            out["attributes"] = self.attribute_head(self.dropout(features))
+        return out
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,9 @@ class ExtractorSpec:
     weights: str  # file name in gankit/metrics/weights
     data: dict  # the DataConfig fields of the data it was trained on
     label_names: tuple[str, ...]
+    channels: int = 1  # 1: images are turned grey first; 3: colour matters (AttrDigits)
+    attributes: tuple[str, ...] = ()  # a multi-label head's names
+    label_key: str = "y"  # the batch key of the class labels it was trained on
 
 
 CLASSIFIERS: Registry[ExtractorSpec] = Registry("domain classifier")
@@ -65,6 +77,10 @@ CLASSIFIERS.register("digits")(ExtractorSpec("digits_cnn.safetensors", {"name": 
 CLASSIFIERS.register("fashion_mnist")(ExtractorSpec(
     "fashion_mnist_cnn.safetensors", {"name": "mnist", "size": 32},
     ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")))
+# AttrDigits' scorer: the digit (content) and the six attributes from one colour CNN.
+CLASSIFIERS.register("attr_digits")(ExtractorSpec(
+    "attr_digits_cnn.safetensors", {"name": "attr_digits", "size": 32, "variants": 8}, tuple("0123456789"), channels=3,
+    attributes=("red", "green", "blue", "inverted", "thick", "rotated"), label_key="digit"))
 
 
 def weights_path(name: str) -> Path:
@@ -80,7 +96,8 @@ def load_classifier(name: str, device: torch.device | str = "cpu") -> DomainCNN:
     path = weights_path(name)
     if not path.is_file():
         raise ConfigError(f"{path}: weights of the '{name}' classifier are missing; run scripts/train_extractors.py {name}")
-    model = DomainCNN(num_classes=len(CLASSIFIERS.get(name).label_names))
+    spec = CLASSIFIERS.get(name)
+    model = DomainCNN(num_classes=len(spec.label_names), in_channels=spec.channels, attributes=len(spec.attributes))
     model.load_state_dict(load_file(str(path)))
     with safe_open(str(path), framework="pt") as fh:
         model.metadata = {k: json.loads(v) for k, v in (fh.metadata() or {}).items()}
@@ -89,29 +106,32 @@ def load_classifier(name: str, device: torch.device | str = "cpu") -> DomainCNN:
     return model.to(device).eval().requires_grad_(False)
 
 
-def random_shift(images: torch.Tensor, max_shift: int = 2) -> torch.Tensor:
-    """Translate each image by up to `max_shift` pixels (zero-padded = black in [-1, 1] is -1)."""
+def random_shift(images: torch.Tensor, max_shift: int = 2, replicate: bool = False) -> torch.Tensor:
+    """Translate each image by up to `max_shift` pixels (padded with black, -1 in [-1, 1], or the edge pixels)."""
     n, _, h, w = images.shape
-    padded = F.pad(images, [max_shift] * 4, value=-1.0)
+    padded = F.pad(images, [max_shift] * 4, mode="replicate") if replicate else F.pad(images, [max_shift] * 4, value=-1.0)
     dx, dy = torch.randint(0, 2 * max_shift + 1, (2, n))
     return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
 
 
 @torch.no_grad()
-def accuracy(model: DomainCNN, dataset, batch_size: int = 500) -> float:
+def accuracy(model: DomainCNN, dataset, batch_size: int = 500, label_key: str = "y") -> float:
     model.eval()
     correct = 0
     for start in range(0, len(dataset), batch_size):
         batch = dataset.get(torch.arange(start, min(start + batch_size, len(dataset))))
-        correct += (model(batch["x"])["logits"].argmax(1) == batch["y"]).sum().item()
+        correct += (model(batch["x"])["logits"].argmax(1) == batch[label_key]).sum().item()
     return correct / len(dataset)
 
 
 def train_classifier(train_set, epochs: int, seed: int = 0, batch_size: int = 64, lr: float = 2e-3,
-                     num_classes: int = 10, log=print) -> DomainCNN:
-    """Adam with cosine decay, random +-2 px shifts; deterministic for a given seed and thread count."""
+                     num_classes: int = 10, log=print, spec: ExtractorSpec | None = None) -> DomainCNN:
+    """Adam with cosine decay, random +-2 px shifts; deterministic for a given seed and thread count. With a
+    spec that has attributes: cross-entropy on `spec.label_key` plus BCE on the attributes (`y`)."""
     torch.manual_seed(seed)
-    model = DomainCNN(num_classes)
+    channels, attributes = (spec.channels, len(spec.attributes)) if spec else (1, 0)
+    label_key = spec.label_key if spec else "y"
+    model = DomainCNN(num_classes, in_channels=channels, attributes=attributes)
     steps = epochs * (len(train_set) // batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
@@ -122,7 +142,10 @@ def train_classifier(train_set, epochs: int, seed: int = 0, batch_size: int = 64
         order = torch.randperm(len(train_set), generator=generator)
         for start in range(0, len(order) - batch_size + 1, batch_size):
             batch = train_set.get(order[start:start + batch_size])
-            loss = F.cross_entropy(model(random_shift(batch["x"]))["logits"], batch["y"])
+            out = model(random_shift(batch["x"], replicate=attributes > 0))
+            loss = F.cross_entropy(out["logits"], batch[label_key])
+            if attributes:
+                loss = loss + F.binary_cross_entropy_with_logits(out["attributes"], batch["y"])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
