@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from formats import write_cifar_python, write_mnist
+from formats import write_celeba, write_cifar_python, write_mnist
 from gankit.cli import main
 from gankit.config import load_config, preset_names
 
@@ -56,7 +56,7 @@ def test_dry_run_prints_the_resolved_config(capsys):
     (["train", "wgan_gp_digits", "--set", "train.steps=many", "--dry-run"], "config key 'train.steps': Input should be a valid integer"),
     (["train", "wgan_gp_cifar10", "--steps", "1", "--set", "data.root=/nonexistent/cifar"], "/nonexistent/cifar: no CIFAR-10 files"),
     (["train", "wgan_gp_digits", "--set", "model.arch=resnet"],
-     "unknown architecture 'resnet'; valid: dcgan, resnet_cifar, sndcgan, ssl_conv, ssl_mlp, toy_mlp"),
+     "unknown architecture 'resnet'; valid: dcgan, resnet_cifar, sndcgan, ssl_conv, ssl_mlp, stargan, toy_mlp"),
     (["train", "wgan_gp_digits", "--set", "data.size=28"],
      "model.arch 'dcgan' (generator): dcgan needs an image size that is a power of two"),
     (["resume", "/nonexistent/run"], "/nonexistent/run: no such run directory"),
@@ -136,6 +136,9 @@ def test_one_training_step_for_every_preset(capsys, tmp_path, preset):
         extra += ["--set", f"data.root={write_cifar_python(tmp_path / 'cifar')}"]
     if cfg.data.name == "toy2d":
         extra += ["--set", "data.num_train=64"]
+    if cfg.data.name == "celeba":  # CelebA-format fixture; a small grid keeps the 128 px card quick
+        extra += ["--set", f"data.root={write_celeba(tmp_path / 'celeba', n=12)}", "--set", "data.test_count=4",
+                  "--set", "stargan.grid_rows=2"]
     if cfg.data.name == "mnist":  # MNIST-format fixture: 12 items per class, enough for 10 labels each
         extra += ["--set", f"data.root={write_mnist(tmp_path / 'mnist', n_train=120)}"]
     code, out, err = run(capsys, "train", preset, "--out", str(tmp_path / "run"), "--steps", "1", "--no-progress", *extra)

@@ -139,3 +139,13 @@ def test_translate_command_rows_targets_and_errors(tmp_path, capsys):
     assert main(["translate", str(run), "--input", str(single), "--targets", "purple", "--out", str(tmp_path / "x.png")]) == 2
     assert "unknown attribute 'purple'; valid: red, green" in capsys.readouterr().err
     assert main(["translate", str(run), "--out", str(tmp_path / "x.png")]) == 2
+
+
+def test_celeba_attributes_form_the_hair_colour_group(tmp_path):
+    from formats import write_celeba
+
+    cfg = load_config("stargan_celeba", [f"data.root={write_celeba(tmp_path / 'celeba', n=12)}", "data.test_count=4",
+                                         "data.size=16"]).data
+    info = load_dataset(cfg, "train").info
+    assert info.num_classes == 5 and info.exclusive == ((0, 1, 2),)
+    assert info.label_names == ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")

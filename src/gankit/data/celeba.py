@@ -15,6 +15,7 @@ from gankit.data.base import DATASETS, images_dataset
 from gankit.errors import DataError
 
 DEFAULT_TEST_COUNT = 2000
+HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
 
 
 def read_attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
@@ -83,4 +84,6 @@ def load_celeba(cfg, split):
         raise DataError(f"{image_dir / absent}: image listed in list_attr_celeba.txt is missing")
     paths = [image_dir / files[i] for i in keep]
     labels = torch.from_numpy(values[keep])
-    return images_dataset(paths, labels, cfg, dict(label_names=tuple(selected), labels="attributes"))
+    hair = tuple(i for i, name in enumerate(selected) if name in HAIR_COLOURS)  # exclusive, as in StarGAN
+    return images_dataset(paths, labels, cfg, dict(label_names=tuple(selected), labels="attributes",
+                                                   num_classes=len(selected), exclusive=(hair,) if len(hair) > 1 else ()))
