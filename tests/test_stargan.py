@@ -149,3 +149,10 @@ def test_celeba_attributes_form_the_hair_colour_group(tmp_path):
     info = load_dataset(cfg, "train").info
     assert info.num_classes == 5 and info.exclusive == ((0, 1, 2),)
     assert info.label_names == ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
+
+
+def test_eval_while_training_is_refused_with_a_pointer(tmp_path):
+    from gankit.train.loop import Trainer
+
+    with pytest.raises(ConfigError, match="scored by `gankit eval RUN` after training"):
+        Trainer(load_config("stargan_attrdigits", TINY + ["eval.every=2"]), tmp_path)

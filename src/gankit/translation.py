@@ -29,11 +29,9 @@ Translator = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @torch.no_grad()
-def score_translator(translate: Translator, data, device, batch_size: int = 100, exact: bool = False) -> dict[str, float]:
-    """Scores of `translate(x, c_trg)` over `data` (an AttrDigits split); `exact` scores the exact renders instead."""
-    from gankit.metrics.classifiers import load_classifier
-
-    scorer = load_classifier("attr_digits", device)
+def score_translator(translate: Translator, data, scorer, device, batch_size: int = 100, exact: bool = False) -> dict[str, float]:
+    """Scores of `translate(x, c_trg)` over `data` (an AttrDigits split) by `scorer` (the shipped attr_digits
+    classifier); `exact` scores the exact renders instead."""
     size = data.info.shape[1]
     parts: dict[str, list] = {k: [] for k in ("attr", "target", "kept", "real", "l1", "cycle", "fake_f", "exact_f")}
     for index in torch.arange(len(data)).split(batch_size):
@@ -66,11 +64,14 @@ def translation_scores(G: torch.nn.Module, cfg, device, batch_size: int = 100) -
     if cfg.data.name != "attr_digits":
         raise ConfigError(f"translation scoring needs the exact renders of attr_digits; data '{cfg.data.name}' "
                           "(CelebA FID on held-out translations) is not scored yet")
+    from gankit.metrics.classifiers import load_classifier
+
     data = load_dataset(cfg.data, "test")
+    scorer = load_classifier("attr_digits", device)  # once for all three translators
     G = G.to(device).eval()
-    return {"model": score_translator(G, data, device, batch_size),
-            "identity": score_translator(lambda x, c: x, data, device, batch_size),
-            "exact_render": score_translator(None, data, device, batch_size, exact=True)}
+    return {"model": score_translator(G, data, scorer, device, batch_size),
+            "identity": score_translator(lambda x, c: x, data, scorer, device, batch_size),
+            "exact_render": score_translator(None, data, scorer, device, batch_size, exact=True)}
 
 
 def evaluate_translation_run(run_dir: Path, device: str = "cpu", log=print) -> dict:

@@ -88,6 +88,10 @@ class Trainer:
         if cfg.eval.every or cfg.eval.schedule == "eval_after_train":  # a bad eval config fails before training
             from gankit.evaluate import Evaluator
 
+            if hasattr(self.family, "evaluate_run"):  # scored its own way, from the snapshot (StarGAN)
+                raise ConfigError(f"family '{cfg.family}' is scored by `gankit eval RUN` after training; "
+                                  "set eval.every=0 and eval.schedule=train")
+
             self._evaluator = Evaluator(cfg, self.info, self.device)
         data_batches = sum(s.repeat for s in self.train_steps if s.uses_data)
         self.total_epochs = max(math.ceil(self.total_steps * data_batches / self.sampler.batches_per_epoch), 1)
