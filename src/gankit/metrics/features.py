@@ -53,12 +53,13 @@ def make_extractor(name: str, device: torch.device | str = "cpu", inception_weig
         protocol = {"extractor": "inception-v3-compat (TF inception-2015-12-05, pool3 2048-d)",
                     "weights_sha256": model.weights_sha256, "input": "uint8 RGB resized to 299x299, TF1 bilinear"}
         return Extractor("inception", model, run, protocol, device)
-    from gankit.metrics.classifiers import INPUT_SIZE, load_classifier
+    from gankit.metrics.classifiers import CLASSIFIERS, INPUT_SIZE, load_classifier
 
     model = load_classifier(name, device)
-    protocol = {"extractor": f"{name}-cnn (gankit domain classifier, 128-d features; FD is not FID)",
+    colour = "RGB" if CLASSIFIERS.get(name).channels == 3 else "grey"
+    protocol = {"extractor": f"{name}-cnn (gankit domain classifier; FD is not FID)",
                 "weights_sha256": model.weights_sha256,
-                "input": f"grey, resized to {INPUT_SIZE}x{INPUT_SIZE}, bilinear antialiased",
+                "input": f"{colour}, resized to {INPUT_SIZE}x{INPUT_SIZE}, bilinear antialiased",
                 "classifier_test_accuracy": model.metadata.get("test_accuracy")}
     return Extractor(name, model, model, protocol, device)
 
