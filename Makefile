@@ -11,7 +11,7 @@ STAMP := $(VENV)/.gankit-installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv --system-site-packages $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "$(TORCH_SPEC)"
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -e ".[dev,onnx]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -156,3 +156,40 @@ def test_eval_while_training_is_refused_with_a_pointer(tmp_path):
 
     with pytest.raises(ConfigError, match="scored by `gankit eval RUN` after training"):
         Trainer(load_config("stargan_attrdigits", TINY + ["eval.every=2"]), tmp_path)
+
+
+def test_celeba_eval_is_inception_fid_of_the_test_translations(tmp_path, monkeypatch, capsys):
+    """The card's figure: FID of every held-out test image translated to every target domain against the real
+    test images; recomputed here by hand from the same generator and Inception."""
+    import json
+
+    from formats import randomize_inception, write_celeba
+    from gankit.cli import main
+    from gankit.generate import load_generator
+    from gankit.metrics.features import make_extractor
+    from gankit.metrics.fid import fid_from_features
+    from gankit.metrics.inception import FIDInceptionV3
+
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    weights = tmp_path / "inception.pth"
+    torch.save(randomize_inception(FIDInceptionV3(), 0).state_dict(), weights)
+    root = write_celeba(tmp_path / "celeba", n=12)
+    run = tmp_path / "run"
+    sets = [f"data.root={root}", "data.test_count=4", "data.size=16", "model.g_dim=8", "model.d_dim=8", "model.g_layers=1",
+            "model.d_layers=3", "train.batch_size=4", "train.n_critic=1", "optim.decay_steps=1"]
+    assert main(["train", "stargan_celeba", "--out", str(run), "--steps", "1", "--no-progress",
+                 *[a for s in sets for a in ("--set", s)]]) == 0
+    assert main(["eval", str(run), "--inception-weights", str(weights), "--device", "cpu"]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    entry = next(iter(result["results"].values()))
+    assert entry["scores"]["translations"]["mean"] == 4 * 5
+    assert np.isfinite(entry["reference_translators"]["real_train_images"]["fid"])
+
+    G, cfg, _, _ = load_generator(run)
+    test = load_dataset(cfg.data, "test")
+    batch = test.get(torch.arange(len(test)))
+    extractor = make_extractor("inception", "cpu", str(weights))
+    with torch.no_grad():
+        fakes = torch.cat([G(batch["x"], c) for c in target_domains(batch["y"], test.info)])
+    by_hand = fid_from_features(extractor(batch["x"])["features"].double().numpy(), extractor(fakes)["features"].double().numpy())
+    assert entry["scores"]["fid"]["mean"] == pytest.approx(by_hand, rel=1e-6)

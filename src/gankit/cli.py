@@ -118,6 +118,22 @@ def translate(run_dir, input_path, split, num, targets, out, per_image, device) 
                                            str(resolve_device(device))))
 
 
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), required=True, help="onnx (gankit[onnx]) or torchscript.")
+@click.option("--out", type=click.Path(path_type=Path), help="The file (default: RUN_DIR/generator.onnx or .torchscript.pt).")
+@click.option("--tolerance", type=float, default=1e-4, show_default=True, help="Largest abs difference from PyTorch allowed.")
+def export(run_dir, fmt, out, tolerance) -> None:
+    """Freeze RUN_DIR's generator with a dynamic batch size and check it against PyTorch on random inputs."""
+    from gankit.export import export_generator
+
+    report = export_generator(run_dir, fmt, out, tolerance)
+    inputs = ", ".join(f"{k} {tuple(v)}" for k, v in report["inputs"].items())
+    click.echo(f"exported {report['family']} generator to {report['path']} ({inputs} -> {tuple(report['output'])}) in "
+               f"{report['seconds']:.1f} s; parity on batches {report['batches']}: max abs diff {report['max_abs_diff']:.3g} "
+               f"<= {report['tolerance']:g}; details {report['sidecar']}")
+
+
 @cli.command("eval")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--metrics", help="Comma-separated metrics (default: the run's eval.metrics, else chosen by its data).")

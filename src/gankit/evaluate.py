@@ -202,7 +202,8 @@ def evaluate_run(run_dir: Path, checkpoint: str = "last", device: str = "cpu", i
     run_dir = Path(run_dir)
     cfg = eval_config(read_run_config(run_dir), **changes)
     if own := getattr(FAMILIES.get(cfg.family), "evaluate_run", None):  # a family scored its own way (StarGAN)
-        return own(run_dir, device=device, log=log)
+        return own(run_dir, device=device, log=log, cfg=replace(cfg, {"eval.inception_weights": str(inception_weights)})
+                   if inception_weights else cfg)
     evaluator, done = None, {}
     while True:
         sources = [] if watch and not (run_dir / "checkpoints").is_dir() else generator_sources(run_dir, "all" if watch else checkpoint)

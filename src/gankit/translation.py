@@ -8,6 +8,9 @@ beside its accuracy on the real inputs), L1 to the exact render of the digit und
 units), the cycle L1 |x - G(G(x, c_trg), c_org)|, and FD between translations and the exact renders in the
 scorer's feature space. Two reference translators are scored the same way: the identity (the floor) and the
 exact render (the scorer's ceiling).
+
+On CelebA (no exact targets) the score is the card's: Inception FID of the test images' translations against
+the real test images, beside the FID of real train images (the floor a perfect translator could reach).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import torch
 
 from gankit.data import load_dataset
 from gankit.data.attr_digits import render
+from gankit.data.base import FirstItems
 from gankit.data.transforms import to_signed_unit
 from gankit.errors import ConfigError
 from gankit.families.stargan import target_domains
@@ -60,36 +64,73 @@ def score_translator(translate: Translator, data, scorer, device, batch_size: in
 
 
 def translation_scores(G: torch.nn.Module, cfg, device, batch_size: int = 100) -> dict[str, dict[str, float]]:
-    """{translator: scores} for the run's generator, the identity and the exact render, on the test split."""
+    """{translator: scores} on the test split (its first `eval.num_real` items when set): for AttrDigits the
+    run's generator, the identity and the exact render; for other data (CelebA) FID of the translations."""
+    data = load_dataset(cfg.data, "test")
+    if cfg.eval.num_real:
+        data = FirstItems(data, cfg.eval.num_real)
+    G = G.to(device).eval()
     if cfg.data.name != "attr_digits":
-        raise ConfigError(f"translation scoring needs the exact renders of attr_digits; data '{cfg.data.name}' "
-                          "(CelebA FID on held-out translations) is not scored yet")
+        return fid_translation_scores(G, cfg, data, device)
     from gankit.metrics.classifiers import load_classifier
 
-    data = load_dataset(cfg.data, "test")
     scorer = load_classifier("attr_digits", device)  # once for all three translators
-    G = G.to(device).eval()
     return {"model": score_translator(G, data, scorer, device, batch_size),
             "identity": score_translator(lambda x, c: x, data, scorer, device, batch_size),
             "exact_render": score_translator(None, data, scorer, device, batch_size, exact=True)}
 
 
-def evaluate_translation_run(run_dir: Path, device: str = "cpu", log=print) -> dict:
+@torch.no_grad()
+def fid_translation_scores(G: torch.nn.Module, cfg, data, device) -> dict[str, dict[str, float]]:
+    """The StarGAN card's figure: FID between the translations of the held-out test images (each to every
+    target domain of `target_domains`) and those real test images, with the Inception of `gankit eval`; the
+    cycle L1 beside it. Reference: FID of as many real train images against the same test images."""
+    from gankit.metrics.features import cached_real_features, extract, make_extractor
+
+    extractor = make_extractor("inception", device, cfg.eval.inception_weights)
+    batch_size = min(cfg.eval.batch_size, 50)
+    real, _ = cached_real_features(cfg.data, "test", extractor, len(data), batch_size,
+                                   lambda *_: data)  # `data` may be the first num_real items only
+    cycle: list[torch.Tensor] = []
+
+    def translations():
+        for index in torch.arange(len(data)).split(batch_size):
+            batch = data.get(index)
+            x, c_org = batch["x"].to(device), batch["y"].to(device)
+            for c_trg in target_domains(c_org, data.info):
+                fake = G(x, c_trg)
+                cycle.append(((G(fake, c_org) - x).abs().mean((1, 2, 3)) / 2).cpu())
+                yield fake
+
+    fake = extract(extractor, translations())["features"].astype(np.float64)
+    train_real, _ = cached_real_features(cfg.data, "train", extractor, len(data), batch_size, load_dataset)
+    test_features = real["features"].astype(np.float64)
+    return {"model": {"fid": float(fid_from_features(test_features, fake)), "cycle_l1": float(torch.cat(cycle).mean()),
+                      "translations": len(fake)},
+            "real_train_images": {"fid": float(fid_from_features(test_features, train_real["features"].astype(np.float64)))}}
+
+
+def evaluate_translation_run(run_dir: Path, device: str = "cpu", log=print, cfg=None) -> dict:
     """Score RUN_DIR's generator snapshot; write eval.json (results[step].scores as other runs, plus the reference
-    translators' scores) and scores.csv."""
+    translators' scores) and scores.csv. `cfg`: the run's config with `gankit eval`'s changes (num_real,
+    inception_weights) applied."""
     from gankit import __version__
     from gankit.evaluate import write_results
     from gankit.generate import load_generator
 
-    G, cfg, info, meta = load_generator(run_dir, device)
+    G, run_cfg, info, meta = load_generator(run_dir, device)
+    cfg = cfg or run_cfg
     scores = translation_scores(G, cfg, device)
     step = int(meta.get("step", -1))
+    references = {k: v for k, v in scores.items() if k != "model"}
     entry = {"source": "generator.safetensors",
              "scores": {k: {"mean": v, "std": 0.0, "values": [v]} for k, v in scores["model"].items()},
-             "reference_translators": {k: scores[k] for k in ("identity", "exact_render")}}
+             "reference_translators": references}
     for name, values in scores.items():
         log(f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
-    protocol = {"scorer": "attr_digits-cnn", "test_items": len(load_dataset(cfg.data, "test")),
+    attr_digits = cfg.data.name == "attr_digits"
+    protocol = {"scorer": "attr_digits-cnn" if attr_digits else "inception FID (translations vs real test images)",
+                "test_items": min(cfg.eval.num_real or 10**9, len(load_dataset(cfg.data, "test"))),
                 "targets_per_item": info.num_classes, "reference_data": cfg.data.model_dump(mode="json"),
                 "gankit_version": __version__}
     path = write_results(Path(run_dir), {step: entry}, protocol)

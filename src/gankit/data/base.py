@@ -92,6 +92,27 @@ class TensorDataset:
 
 
 @dataclass
+class FirstItems:
+    """The first `count` items of a dataset (all if it has fewer), with the same interface."""
+
+    dataset: Any
+    count: int
+
+    @property
+    def info(self) -> DataInfo:
+        return self.dataset.info
+
+    def __len__(self) -> int:
+        return min(self.count, len(self.dataset))
+
+    def get(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.dataset.get(index)
+
+    def to(self, device: torch.device | str) -> FirstItems:
+        return FirstItems(self.dataset.to(device), self.count)
+
+
+@dataclass
 class FileDataset:
     """Images decoded from files per batch (crop/resize applied on load); labels held in memory."""
 

@@ -22,7 +22,7 @@ from gankit import __version__
 from gankit.boosting import REWEIGHTING, density_ratios, topk_weights
 from gankit.config import Config, replace
 from gankit.data.base import DataInfo
-from gankit.families.base import FAMILIES
+from gankit.families.base import FAMILIES, ExportInterface
 
 
 class Mixture(nn.Module):
@@ -35,6 +35,20 @@ class Mixture(nn.Module):
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         raise TypeError("sample a Mixture with AdaGAN.generate (each sample needs a component draw)")
+
+
+class MixtureByComponent(nn.Module):
+    """The mixture as one exportable function: sample i comes from component `component[i]` (draw it with the
+    mixture weights, kept in the export's sidecar). Every component runs on the whole batch; fine for 2-D toys."""
+
+    def __init__(self, mixture: Mixture):
+        super().__init__()
+        self.components = mixture.components
+
+    def forward(self, z: torch.Tensor, component: torch.Tensor) -> torch.Tensor:
+        outs = torch.stack([G(z) for G in self.components])  # (T, N, ...)
+        pick = F.one_hot(component.long(), len(self.components)).to(outs.dtype).T  # (T, N)
+        return (outs * pick.reshape(*pick.shape, *[1] * (outs.dim() - 2))).sum(0)
 
 
 def component_config(cfg: Config, t: int) -> Config:
@@ -50,6 +64,19 @@ class AdaGAN:
     def build_generator(cls, cfg: Config, info: DataInfo) -> Mixture:
         component = FAMILIES.get(cfg.boost.component_family)
         return Mixture([component.build_generator(component_config(cfg, t), info) for t in range(cfg.boost.steps)])
+
+    @classmethod
+    def export_interface(cls, G: Mixture, cfg: Config, info: DataInfo) -> ExportInterface:
+        """(z, component) -> sample; the sidecar lists the mixture weights to draw `component` with."""
+        base = FAMILIES.get(cfg.boost.component_family).export_interface(G.components[0], component_config(cfg, 0), info)
+        weights = G.weights.cpu()
+
+        def example(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+            trained = weights if weights.sum() > 0 else torch.ones_like(weights)
+            return base.example(n, g)[0], torch.multinomial(trained, n, replacement=True, generator=g)
+
+        return ExportInterface(MixtureByComponent(G), ("z", "component"), example,
+                               {**base.facts, "mixture_weights": weights.tolist()})
 
     @classmethod
     def generate(cls, G: Mixture, cfg: Config, n: int, device, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
@@ -42,6 +42,17 @@ class Family(Protocol):
 
     @classmethod
     def generate(cls, G: nn.Module, cfg, n: int, device, generator: torch.Generator | None = None) -> Tensor: ...
+
+
+@dataclass(frozen=True)
+class ExportInterface:
+    """A generator as `gankit export` freezes it: the module, its input names, example inputs
+    `example(n, torch.Generator) -> tuple of tensors` (batch n, CPU) and facts for the export's JSON sidecar."""
+
+    module: nn.Module
+    inputs: tuple[str, ...]
+    example: Callable[[int, torch.Generator], tuple[Tensor, ...]]
+    facts: dict = field(default_factory=dict)
 
 
 class FamilyHooks:

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from gankit.data.base import DataInfo
 from gankit.errors import ConfigError
-from gankit.families.base import FAMILIES, FamilyHooks, TrainStep
+from gankit.families.base import FAMILIES, ExportInterface, FamilyHooks, TrainStep
 from gankit.losses import LOSSES
 from gankit.models import build_network
 from gankit.models.latent import sample_latent
@@ -91,3 +91,9 @@ class GAN(FamilyHooks):
     @classmethod
     def generate(cls, G: nn.Module, cfg, n: int, device, generator: torch.Generator | None = None) -> Tensor:
         return G(sample_latent(n, cfg.model.z_dim, cfg.model.z_dist, device, generator))
+
+    @classmethod
+    def export_interface(cls, G: nn.Module, cfg, info: DataInfo) -> ExportInterface:
+        """What `gankit export` freezes: G(z) with z of the configured distribution."""
+        return ExportInterface(G, ("z",), lambda n, g: (sample_latent(n, cfg.model.z_dim, cfg.model.z_dist, "cpu", g),),
+                               {"z_dim": cfg.model.z_dim, "z_dist": cfg.model.z_dist})

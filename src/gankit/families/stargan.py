@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from gankit.data.base import DataInfo
 from gankit.errors import ConfigError
-from gankit.families.base import FAMILIES, FamilyHooks, TrainStep
+from gankit.families.base import FAMILIES, ExportInterface, FamilyHooks, TrainStep
 from gankit.families.gan import build_module, check_architecture
 from gankit.losses import LOSSES
 from gankit.penalties import PENALTIES
@@ -113,10 +113,20 @@ class StarGAN(FamilyHooks):
         return build_module(cfg, info, "generator")
 
     @classmethod
-    def evaluate_run(cls, run_dir, device: str = "cpu", log=print) -> dict:
+    def evaluate_run(cls, run_dir, device: str = "cpu", log=print, cfg=None) -> dict:
         from gankit.translation import evaluate_translation_run
 
-        return evaluate_translation_run(run_dir, device, log)
+        return evaluate_translation_run(run_dir, device, log, cfg)
+
+    @classmethod
+    def export_interface(cls, G: nn.Module, cfg, info: DataInfo) -> ExportInterface:
+        """G(image, label): image (N, C, H, W) in [-1, 1], label (N, c_dim) of 0/1 target attributes."""
+        def example(n: int, g: torch.Generator) -> tuple[Tensor, Tensor]:
+            return torch.rand(n, *info.shape, generator=g) * 2 - 1, torch.randint(0, 2, (n, info.num_classes), generator=g).float()
+
+        return ExportInterface(G, ("image", "label"), example,
+                               {"image_shape": list(info.shape), "image_range": [-1, 1], "attributes": list(info.label_names),
+                                "exclusive_groups": [list(g) for g in info.exclusive]})
 
     @classmethod
     def generate(cls, G, cfg, n, device, generator=None) -> Tensor:
