@@ -75,6 +75,26 @@ def test_attribute_bce_by_hand():
     torch.testing.assert_close(attribute_bce(logits, target), torch.tensor(by_hand))
 
 
+def test_identity_loss_adds_the_l1_of_an_unchanged_domain():
+    """lambda_id (not in the card, 0 there) adds lambda_id * |x - G(x, c_org)|, nothing else changes."""
+    from gankit.families.stargan import StarGAN
+
+    data = load_dataset(load_config("stargan_attrdigits", TINY).data, "train")
+    batch = data.get(torch.arange(8))
+    losses, logs = [], []
+    for weight in (0.0, 2.5):
+        torch.manual_seed(0)
+        family = StarGAN(load_config("stargan_attrdigits", TINY + [f"stargan.lambda_id={weight}"]), data.info, torch.device("cpu"))
+        torch.manual_seed(1)
+        loss, log = family.g_step(batch)
+        losses.append(loss.item())
+        logs.append(log)
+    by_hand = (batch["x"] - family.G(batch["x"], batch["y"])).abs().mean().item()
+    assert "g_id" not in logs[0] and logs[1]["g_id"].item() == pytest.approx(by_hand, rel=1e-5)
+    assert losses[1] - losses[0] == pytest.approx(2.5 * by_hand, rel=1e-4)
+    assert load_config("stargan_celeba").stargan.lambda_id == 0  # the card's config has no identity loss
+
+
 def test_training_steps_grid_and_linear_lr_decay(tmp_path):
     from gankit.train.loop import Trainer
 
@@ -89,7 +109,7 @@ def test_training_steps_grid_and_linear_lr_decay(tmp_path):
     trainer.iteration = record
     summary = trainer.run()
     assert summary["finished"]
-    assert seen == [[1e-4, 1e-4], [1e-4, 1e-4], [1e-4, 1e-4], [5e-5, 5e-5]]  # the last 2 of 4: (4 - 3) / 2
+    assert seen == [[2e-4, 2e-4], [2e-4, 2e-4], [2e-4, 2e-4], [1e-4, 1e-4]]  # the last 2 of 4: (4 - 3) / 2
     lines = [line for line in (tmp_path / "metrics.jsonl").read_text().splitlines() if "loss_d" in line]
     assert lines and all(math.isfinite(v) for v in map(float, [line.split('"loss_d": ')[1].split(",")[0] for line in lines]))
     from PIL import Image
@@ -193,3 +213,29 @@ def test_celeba_eval_is_inception_fid_of_the_test_translations(tmp_path, monkeyp
         fakes = torch.cat([G(batch["x"], c) for c in target_domains(batch["y"], test.info)])
     by_hand = fid_from_features(extractor(batch["x"])["features"].double().numpy(), extractor(fakes)["features"].double().numpy())
     assert entry["scores"]["fid"]["mean"] == pytest.approx(by_hand, rel=1e-6)
+
+
+def test_attr_digits_eval_scores_model_identity_and_exact_render(tmp_path, capsys):
+    """`gankit eval` on an AttrDigits run: known values for the two reference translators. Of the 6 targets per
+    image, the identity is right on the ink colour for 4 (its own colour and the 3 non-colour targets), on each
+    other attribute for 5, and on everything for 1; the exact render has L1 0 and cycle L1 0."""
+    import json
+
+    from gankit.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "stargan_attrdigits", "--out", str(run), "--steps", "1", "--no-progress",
+                 *[a for s in TINY + ["data.size=32"] for a in ("--set", s)]]) == 0  # the scorer's size
+    assert main(["eval", str(run), "--num-real", "90", "--device", "cpu"]) == 0
+    assert "identity:" in capsys.readouterr().out
+    entry = next(iter(json.loads((run / "eval.json").read_text())["results"].values()))
+    identity, exact = entry["reference_translators"]["identity"], entry["reference_translators"]["exact_render"]
+    assert identity["acc_colour"] == pytest.approx(4 / 6, abs=0.03)
+    assert identity["acc_inverted"] == pytest.approx(5 / 6, abs=0.03) and identity["acc_rotated"] == pytest.approx(5 / 6, abs=0.03)
+    assert identity["all_correct"] == pytest.approx(1 / 6, abs=0.03) and identity["cycle_l1"] == 0
+    assert identity["digit_kept"] == pytest.approx(identity["digit_real"]) and identity["digit_real"] >= 0.9
+    assert exact["l1_exact"] == 0 and exact["cycle_l1"] == 0 and exact["fd"] == pytest.approx(0, abs=1e-6)
+    assert min(v for k, v in exact.items() if k.startswith("acc_")) >= 0.95
+    model = entry["scores"]
+    assert set(model) >= {"acc_colour", "acc_thick", "all_correct", "digit_kept", "l1_exact", "cycle_l1", "fd"}
+    assert 0 <= model["all_correct"]["mean"] <= 1 and model["l1_exact"]["mean"] > 0

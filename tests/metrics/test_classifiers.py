@@ -44,3 +44,34 @@ def test_random_shift_moves_content_within_bounds():
     shifted = random_shift(image.expand(20, 1, 8, 8).contiguous(), max_shift=2)
     positions = {tuple((s[0] == 1).nonzero()[0].tolist()) for s in shifted}
     assert len(positions) > 3 and all(2 <= r <= 6 and 2 <= c <= 6 for r, c in positions)
+
+
+def test_attr_digits_scorer_reads_digit_and_attributes_of_held_out_images():
+    """The shipped scorer recognises digits it never saw in any colour, polarity, thickness and rotation, and
+    its stored metadata is what it actually scores."""
+    from gankit.data.attr_digits import ATTRIBUTES
+
+    model = load_classifier("attr_digits")
+    test = load_dataset(DataConfig(**CLASSIFIERS.get("attr_digits").data), "test")
+    digit_accuracy = accuracy(model, test, label_key="digit")
+    assert digit_accuracy >= 0.97 and digit_accuracy == pytest.approx(model.metadata["test_accuracy"], abs=1e-9)
+    batch = test.get(torch.arange(len(test)))
+    with torch.no_grad():
+        out = model(batch["x"])
+    right = ((out["attributes"] > 0).float() == batch["y"]).float().mean(0)
+    assert right.min() >= 0.97, dict(zip(ATTRIBUTES, right.tolist()))
+    assert out["features"].shape == (len(test), 256)
+
+
+def test_ink_channel_ignores_colour_and_polarity():
+    from gankit.data.attr_digits import render
+    from gankit.data.transforms import to_signed_unit
+    from gankit.metrics.classifiers import ink
+
+    stroke = torch.zeros(1, 1, 8, 8)
+    stroke[..., 2:6, 3:5] = torch.rand(4, 2, generator=torch.Generator().manual_seed(0))  # clear of the border
+    stroke = stroke.expand(4, -1, -1, -1)
+    attrs = torch.tensor([[1.0, 0, 0, 0, 0, 0], [0, 1, 0, 1, 0, 0], [0, 0, 1, 0, 0, 0], [0, 0, 1, 1, 0, 0]])
+    channels = ink(to_signed_unit(render(stroke, attrs, 16)))
+    assert channels.shape == (4, 1, 16, 16)
+    assert (channels - channels[:1]).abs().max() <= 2 / 255 + 1e-6  # the same stroke, whatever colour and polarity

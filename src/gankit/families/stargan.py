@@ -97,11 +97,19 @@ class StarGAN(FamilyHooks):
         src_fake, cls_fake = self.D(fake)
         loss_adv = self.losses.g_loss(src_fake.flatten())
         loss_cls = attribute_bce(cls_fake, c_trg)
-        loss_rec = (x - self.G(fake, c_org)).abs().mean()
+        if self.cfg.stargan.cycle_noise > 0:  # not in the card: noise destroys content hidden in faint patterns
+            fake_in = fake + self.cfg.stargan.cycle_noise * torch.randn_like(fake)
+        else:
+            fake_in = fake
+        loss_rec = (x - self.G(fake_in, c_org)).abs().mean()
         s = self.cfg.stargan
         loss = loss_adv + s.lambda_rec * loss_rec + s.lambda_cls * loss_cls
-        return loss, {"g_adv": loss_adv.detach(), "g_cls": loss_cls.detach(), "g_rec": loss_rec.detach(),
-                      "loss_g": loss.detach()}
+        logs = {"g_adv": loss_adv.detach(), "g_cls": loss_cls.detach(), "g_rec": loss_rec.detach()}
+        if s.lambda_id > 0:  # not in the card: G(x, c_org) = x, CycleGAN's identity loss
+            loss_id = (x - self.G(x, c_org)).abs().mean()
+            loss = loss + s.lambda_id * loss_id
+            logs["g_id"] = loss_id.detach()
+        return loss, logs | {"loss_g": loss.detach()}
 
     def sample_grid(self, G: nn.Module, fixed: Tensor, data) -> tuple[Tensor, int]:
         """Translation grid of the first `stargan.grid_rows` training images: a row per image."""
