@@ -171,8 +171,6 @@ class StarGANConfig(Section):
     lambda_cls: float = Field(1.0, ge=0, description="attribute classification loss weight")
     lambda_rec: float = Field(10.0, ge=0, description="cycle reconstruction L1 weight")
     lambda_id: float = Field(0.0, ge=0, description="identity L1 |G(x, c_org) - x| weight (not in the card: 0 = the card)")
-    cycle_noise: float = Field(0.0, ge=0, description="std of Gaussian noise added to the translation before the cycle's "
-                                                      "reconstruction (not in the card: 0 = the card), against hidden content")
     grid_rows: int = Field(8, ge=1, description="training images per sample grid (each row: input + every target domain)")
 
 

@@ -97,11 +97,7 @@ class StarGAN(FamilyHooks):
         src_fake, cls_fake = self.D(fake)
         loss_adv = self.losses.g_loss(src_fake.flatten())
         loss_cls = attribute_bce(cls_fake, c_trg)
-        if self.cfg.stargan.cycle_noise > 0:  # not in the card: noise destroys content hidden in faint patterns
-            fake_in = fake + self.cfg.stargan.cycle_noise * torch.randn_like(fake)
-        else:
-            fake_in = fake
-        loss_rec = (x - self.G(fake_in, c_org)).abs().mean()
+        loss_rec = (x - self.G(fake, c_org)).abs().mean()
         s = self.cfg.stargan
         loss = loss_adv + s.lambda_rec * loss_rec + s.lambda_cls * loss_cls
         logs = {"g_adv": loss_adv.detach(), "g_cls": loss_cls.detach(), "g_rec": loss_rec.detach()}
