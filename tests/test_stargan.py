@@ -239,3 +239,5 @@ def test_attr_digits_eval_scores_model_identity_and_exact_render(tmp_path, capsy
     model = entry["scores"]
     assert set(model) >= {"acc_colour", "acc_thick", "all_correct", "digit_kept", "l1_exact", "cycle_l1", "fd"}
     assert 0 <= model["all_correct"]["mean"] <= 1 and model["l1_exact"]["mean"] > 0
+    per_target = [model[f"digit_kept_{name}"]["mean"] for name in ATTRIBUTES]  # the overall figure is their mean
+    assert model["digit_kept"]["mean"] == pytest.approx(sum(per_target) / len(per_target))

@@ -42,7 +42,7 @@ def score_translator(translate: Translator, data, scorer, device, batch_size: in
         batch = data.get(index)
         x, c_org, digit = batch["x"].to(device), batch["y"].to(device), batch["digit"].to(device)
         parts["real"].append((scorer(x)["logits"].argmax(1) == digit).cpu())
-        for c_trg in target_domains(c_org, data.info):
+        for t, c_trg in enumerate(target_domains(c_org, data.info)):
             target = to_signed_unit(render(batch["stroke"], c_trg, size)).to(device)
             fake = target if exact else translate(x, c_trg)
             back = x if exact else translate(fake, c_org)
@@ -50,6 +50,7 @@ def score_translator(translate: Translator, data, scorer, device, batch_size: in
             parts["attr"].append(out["attributes"].cpu())
             parts["target"].append(c_trg.cpu())
             parts["kept"].append((out["logits"].argmax(1) == digit).cpu())
+            parts.setdefault(f"kept_{t}", []).append(parts["kept"][-1])
             parts["l1"].append(((fake - target).abs().mean((1, 2, 3)) / 2).cpu())  # [-1, 1] -> [0, 1] units
             parts["cycle"].append(((back - x).abs().mean((1, 2, 3)) / 2).cpu())
             parts["fake_f"].append(out["features"].cpu())
@@ -60,6 +61,8 @@ def score_translator(translate: Translator, data, scorer, device, batch_size: in
     scores |= {"digit_kept": kept, "digit_real": real, "digit_kept_ratio": kept / real, "l1_exact": float(cat["l1"].mean()),
                "cycle_l1": float(cat["cycle"].mean()),
                "fd": float(fid_from_features(cat["exact_f"].astype(np.float64), cat["fake_f"].astype(np.float64)))}
+    # which targets lose the content: target t switches attribute t on (its exclusive group) or flips it
+    scores |= {f"digit_kept_{name}": float(cat[f"kept_{t}"].mean()) for t, name in enumerate(data.info.label_names)}
     return scores
 
 
