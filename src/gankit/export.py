@@ -137,7 +137,7 @@ def export_generator(run_dir: Path, fmt: str, out: Path | None = None, tolerance
     if not np.isfinite(worst) or worst > tolerance:
         _discard(path)
         raise ExportError(f"{path}: max abs difference from PyTorch {worst:.3g} > {tolerance:g} "
-                                f"(batches {', '.join(map(str, CHECK_BATCHES))}); the export was removed")
+                          f"(batches {', '.join(map(str, CHECK_BATCHES))}); the export was removed")
     shapes = {name: ["batch", *t.shape[1:]] for name, t in zip(interface.inputs, example)}
     report = {"path": str(path), "format": fmt, "family": cfg.family, "step": meta.get("step"), "inputs": shapes,
               "output": ["batch", *module(*example).shape[1:]], "output_range": [-1, 1] if info.kind == "image" else None,

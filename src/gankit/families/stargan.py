@@ -129,7 +129,7 @@ class StarGAN(FamilyHooks):
             return torch.rand(n, *info.shape, generator=g) * 2 - 1, torch.randint(0, 2, (n, info.num_classes), generator=g).float()
 
         return ExportInterface(G, ("image", "label"), example,
-                               {"image_shape": list(info.shape), "image_range": [-1, 1], "attributes": list(info.label_names),
+                               {"attributes": list(info.label_names),
                                 "exclusive_groups": [list(g) for g in info.exclusive]})
 
     @classmethod
