@@ -230,6 +230,10 @@ def study(study_file, out, backend, workers, address, dry_run) -> None:
 
 
 def _report(summary: dict) -> None:
+    from gankit.train import distributed
+
+    if not distributed.current().is_main:  # under torchrun, rank 0 speaks for the job
+        return
     click.echo(f"done: {summary['steps']} steps in {summary['seconds']:.1f} s ({summary['it_per_s']:.2f} it/s); "
                f"run at step {summary['final_step']} in {summary['run_dir']}")
 
@@ -264,4 +268,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+    finally:
+        if (group := sys.modules.get("gankit.train.distributed")) is not None:
+            group.shutdown()  # leave a torchrun process group cleanly
+    sys.exit(code)

@@ -5,6 +5,9 @@ computes its loss, and takes one Adam step on its module. Losses are summed on t
 only every `log_every` iterations and before each checkpoint (where NaN/inf stops the run), so the loop
 does not synchronise with the device every step. A checkpoint holds everything needed to continue
 bit-identically: weights, optimizers, EMA, step, sampler position and every RNG state.
+
+Under torchrun the same loop runs on every rank (`gankit.train.distributed`): each draws its share of the
+global batch, gradients are averaged after every backward pass, and rank 0 alone logs, samples and saves.
 """
 from __future__ import annotations
 
@@ -18,12 +21,13 @@ import numpy as np
 import torch
 
 from gankit import __version__
-from gankit.config import Config
+from gankit.config import Config, replace
 from gankit.data import InfiniteSampler, load_dataset
 from gankit.data.transforms import random_hflip
 from gankit.errors import ConfigError, GankitError, RunDirError, TrainingDiverged
 from gankit.families import FAMILIES
 from gankit.train import checkpoint as ckpt
+from gankit.train import distributed
 from gankit.train.ema import EMA
 from gankit.train.logger import RunLogger
 from gankit.train.status import write_status
@@ -52,17 +56,39 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+class NullLogger:
+    """What ranks other than 0 log: nothing."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
 class Trainer:
     def __init__(self, cfg: Config, run_dir: Path, progress: bool | None = None,
-                 data_weights: torch.Tensor | None = None):
+                 data_weights: torch.Tensor | None = None, data=None):
+        """`data`: a training dataset to use instead of loading `cfg.data` (benchmarks on synthetic data)."""
         self.cfg, self.run_dir, self.progress = cfg, Path(run_dir), progress
-        self.device = resolve_device(cfg.train.device)
+        self.dist = distributed.init_from_env(cfg.train.device)
+        self.device = resolve_device(self.dist.device(cfg.train.device))
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         seed_everything(cfg.train.seed)
-        self.data = load_dataset(cfg.data, "train").to(self.device)
+        self.data = (data if data is not None else load_dataset(cfg.data, "train")).to(self.device)
         self.info = self.data.info
-        self.family = FAMILIES.get(cfg.family)(cfg, self.info, self.device)
+        local_cfg = cfg
+        self._shard = (0, cfg.train.batch_size)
+        if self.dist.enabled:
+            if cfg.train.compile:
+                raise ConfigError("train.compile runs in one process; set train.compile=false under torchrun")
+            self.dist.check_batch(cfg.train.batch_size)
+            self._shard = self.dist.shard(cfg.train.batch_size)
+            local_cfg = replace(cfg, {"train.batch_size": self._shard[1]})  # the family sees this rank's share
+        self._weight = self._shard[1] / cfg.train.batch_size
+        self.family = FAMILIES.get(cfg.family)(local_cfg, self.info, self.device)
+        for module in self.family.modules.values():
+            self.dist.broadcast_module(module)  # identical start on every rank
+        if self.dist.rank > 0:  # each rank its own noise; rank 0 draws what a single process would
+            seed_everything(cfg.train.seed + 7919 * self.dist.rank)
         self._data_notes = self.family.attach_data(self.data)
         self.train_steps = self.family.steps()
         # Fused Adam: one kernel per step instead of a Python loop over tensors (CPU and CUDA).
@@ -105,6 +131,7 @@ class Trainer:
             "ema": self.ema.state_dict() if self.ema else None,
             "sampler": self.sampler.state_dict(), "rng": ckpt.rng_state(), "fixed_z": self.fixed_z.cpu(),
             "data_info": self.info.to_dict(), "family": self.family.extra_state(),
+            "rng_ranks": self.dist.gather_objects(ckpt.rng_state()) if self.dist.enabled else [],
         }
 
     def load_state_dict(self, state: dict, origin: str = "checkpoint") -> None:
@@ -121,7 +148,13 @@ class Trainer:
             raise RunDirError(f"{origin}: does not match this run's configuration ({str(err).splitlines()[0][:200]})") from None
         self.fixed_z = state["fixed_z"].to(self.device)
         self.step = state["step"]
-        ckpt.set_rng_state(state["rng"])
+        ranks = state.get("rng_ranks") or []
+        if self.dist.enabled and len(ranks) == self.dist.world:
+            ckpt.set_rng_state(ranks[self.dist.rank])
+        else:
+            ckpt.set_rng_state(state["rng"])
+            if self.dist.rank > 0:  # saved under another rank count: fresh, distinct noise per rank
+                seed_everything(self.cfg.train.seed + 7919 * self.dist.rank + self.step)
 
     def resume(self) -> Path:
         states = ckpt.list_states(self.run_dir)
@@ -133,7 +166,11 @@ class Trainer:
 
     # --- the loop ----------------------------------------------------------------------------------
     def next_batch(self) -> dict[str, torch.Tensor]:
-        batch = self.data.get(self.sampler.next())
+        index = self.sampler.next()
+        if self.dist.enabled:  # every rank draws the same global batch and keeps its share
+            start, size = self._shard
+            index = index[start:start + size]
+        batch = self.data.get(index)
         if self.cfg.data.hflip:
             batch["x"] = random_hflip(batch["x"])
         return batch
@@ -156,6 +193,8 @@ class Trainer:
         else:
             self._eager_iteration()
         self.family.after_iteration()
+        for module in self.family.modules.values():
+            self.dist.broadcast_module(module, buffers_only=True)  # batch-norm statistics as DDP does
         if self.ema is not None:
             self.ema.update(self.family.generator)
 
@@ -173,14 +212,18 @@ class Trainer:
                 loss, logs = spec.loss(self.next_batch() if spec.uses_data else {})
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                self.dist.average_gradients(self._params_of(spec), self._weight)
                 opt.step()
                 self._accumulate(logs)
+
+    def _params_of(self, spec) -> list[torch.nn.Parameter]:
+        return next(self._params[name] for name, m in self.family.modules.items() if m is spec.module)
 
     def flush(self, logger: RunLogger, last_good: Path | None) -> None:
         if not self._sums:
             return
         keys = list(self._sums)
-        values = torch.stack([self._sums[k] for k in keys]).cpu().tolist()  # one device sync
+        values = self.dist.mean(torch.stack([self._sums[k] for k in keys])).cpu().tolist()  # one device sync
         means = {k: v / self._counts[k] for k, v in zip(keys, values)}
         self._sums, self._counts = {}, {}
         epoch = (self.sampler.epoch + 1, self.total_epochs, self.sampler.position // self.sampler.batch_size,
@@ -193,6 +236,8 @@ class Trainer:
 
     @torch.no_grad()
     def save_sample_grid(self, logger: RunLogger) -> None:
+        if not self.dist.is_main:
+            return
         G = self.ema.module if self.ema is not None else self.family.generator
         was_training = G.training
         G.eval()
@@ -203,20 +248,28 @@ class Trainer:
         logger.image("samples", image, self.step)
 
     def save_checkpoint(self) -> Path:
-        path = ckpt.save_state(self.run_dir, self.step, self.state_dict(), self.cfg.train.keep_checkpoints)
+        state = self.state_dict()  # a collective under torchrun (every rank's RNG state)
+        path = ckpt.state_path(self.run_dir, self.step)
+        if not self.dist.is_main:
+            self.dist.barrier()
+            return path
+        path = ckpt.save_state(self.run_dir, self.step, state, self.cfg.train.keep_checkpoints)
         G = self.ema.module if self.ema is not None else self.family.generator
         meta = {"config": self.cfg.to_dict(), "data_info": self.info.to_dict(), "step": self.step,
                 "ema": self.ema is not None, "gankit_version": __version__}
         ckpt.save_snapshot(self.run_dir / ckpt.SNAPSHOT_NAME, G, meta)
         for stem, module in self.family.extra_snapshots().items():
             ckpt.save_snapshot(self.run_dir / f"{stem}.safetensors", module, meta)
+        self.dist.barrier()
         return path
 
     def evaluate(self, logger: RunLogger) -> None:
         """Score the current generator (EMA if any) with the run's eval config; logged as eval/<score>."""
-        G = self.ema.module if self.ema is not None else self.family.generator
-        scores = self._evaluator.evaluate(G, self.family.classifier)
-        logger.log_eval(self.step, {k: v["mean"] for k, v in scores.items() if isinstance(v["mean"], float)})
+        if self.dist.is_main:
+            G = self.ema.module if self.ema is not None else self.family.generator
+            scores = self._evaluator.evaluate(G, self.family.classifier)
+            logger.log_eval(self.step, {k: v["mean"] for k, v in scores.items() if isinstance(v["mean"], float)})
+        self.dist.barrier()
 
     def _on_signal(self, signum, frame) -> None:
         self._stop_signal = signum
@@ -231,7 +284,7 @@ class Trainer:
             data_batches = sum(s.repeat for s in self.train_steps if s.uses_data) or 1
             epoch_steps = max(self.sampler.batches_per_epoch // data_batches, 1)
         logger = RunLogger(self.run_dir, self.step, self.total_steps, self.progress, epoch_steps,
-                           self.family.log_line, self.cfg.train.batch_size)
+                           self.family.log_line, self.cfg.train.batch_size) if self.dist.is_main else NullLogger()
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} \
             if _main_thread() else {}
         start_step, start_time = self.step, time.perf_counter()
@@ -243,7 +296,8 @@ class Trainer:
             logger.message(note)
         for module in self.family.modules.values():
             module.train()
-        write_status(self.run_dir, "running", self.step)
+        if self.dist.is_main:
+            write_status(self.run_dir, "running", self.step)
         status = "failed"
         try:
             if self.step == 0:
@@ -251,6 +305,8 @@ class Trainer:
             while self.step < end:
                 self.iteration()
                 self.step += 1
+                if self.dist.any(self._stop_signal is not None, self.device):  # one rank's signal stops them all
+                    self._stop_signal = self._stop_signal or signal.SIGTERM
                 logger.advance(self.step)
                 at_checkpoint = self.step % every.checkpoint_every == 0 or self.step == end or self._stop_signal
                 if self.step % every.log_every == 0 or at_checkpoint:
@@ -270,7 +326,8 @@ class Trainer:
                                       f"continue with: gankit resume {self.run_dir}", self._stop_signal)
             status = "finished" if self.step >= self.total_steps else "paused"
         finally:
-            write_status(self.run_dir, status, self.step)
+            if self.dist.is_main:
+                write_status(self.run_dir, status, self.step)
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
             logger.close()

@@ -11,7 +11,8 @@ from pathlib import Path
 import yaml
 
 from gankit.config import Config, config_from_dict, replace
-from gankit.errors import RunDirError
+from gankit.errors import ConfigError, GankitError, RunDirError
+from gankit.train import distributed
 from gankit.train.loop import Trainer
 from gankit.train.status import run_status  # noqa: F401  (re-exported for evaluators)
 
@@ -67,21 +68,47 @@ def _driver(cfg: Config):
     return getattr(FAMILIES.get(cfg.family), "train_run", None)
 
 
+def on_main(fn, *args):
+    """Run `fn` on rank 0 only (the run directory is rank 0's); its user error, if any, is raised on every rank."""
+    group = distributed.current()
+    result, error = None, None
+    if group.is_main:
+        try:
+            result = fn(*args)
+        except GankitError as err:
+            error = err
+    error = group.broadcast_object(error)
+    if error is not None:
+        raise error
+    return group.broadcast_object(result)
+
+
+def _single_process(cfg: Config) -> None:
+    if distributed.current().enabled and _driver(cfg):
+        raise ConfigError(f"family '{cfg.family}' trains around the loop (boosting) in one process; "
+                          "launch it without torchrun")
+
+
 def train(cfg: Config, out: Path, overwrite: bool = False, progress: bool | None = None) -> dict:
-    check_run_dir(out, overwrite)
+    distributed.init_from_env(cfg.train.device)
+    out = Path(distributed.current().broadcast_object(str(out)))  # rank 0's default name (it holds a time)
+    _single_process(cfg)
+    on_main(check_run_dir, out, overwrite)
     if driver := _driver(cfg):
         run_dir = prepare_run_dir(out, overwrite)
         write_config(run_dir, cfg)
         return driver(cfg, run_dir, progress) | {"run_dir": str(run_dir)}
     trainer = Trainer(cfg, out, progress)  # data and models first: a user error leaves no run directory behind
-    run_dir = prepare_run_dir(out, overwrite)
-    write_config(run_dir, cfg)
+    run_dir = on_main(prepare_run_dir, out, overwrite)
+    on_main(write_config, run_dir, cfg)
     return _after_training(cfg, run_dir, trainer.run())
 
 
 def _after_training(cfg: Config, run_dir: Path, summary: dict) -> dict:
     """compare_gan's eval_after_train: once training has finished, score every kept checkpoint (eval.json)."""
     summary = summary | {"run_dir": str(run_dir)}
+    if not distributed.current().is_main:
+        return summary
     if cfg.eval.schedule == "eval_after_train" and summary["finished"]:
         from gankit.evaluate import evaluate_run
         from gankit.train.loop import resolve_device
@@ -105,6 +132,8 @@ def resume(run_dir: Path, steps: int | None = None, device: str | None = None, p
         changes["train.device"] = device
     if changes:
         cfg = replace(cfg, changes)
+    distributed.init_from_env(cfg.train.device)
+    _single_process(cfg)
     if driver := _driver(cfg):
         if changes:
             write_config(run_dir, cfg)
@@ -114,5 +143,5 @@ def resume(run_dir: Path, steps: int | None = None, device: str | None = None, p
     if steps is not None and steps < trainer.step:
         raise RunDirError(f"{run_dir}: --steps {steps} is below the checkpoint's step {trainer.step}")
     if changes:
-        write_config(run_dir, cfg)
+        on_main(write_config, run_dir, cfg)
     return _after_training(cfg, run_dir, trainer.run(until))
