@@ -208,6 +208,34 @@ def metrics_command(input1, input2, fid, kid, isc, prc, fd_extractor, as_json, i
 
 
 @cli.command()
+@click.argument("preset")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--steps", type=click.IntRange(min=1), default=5, show_default=True, help="Timed iterations per run.")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Timed runs; the figure is their median.")
+@click.option("--warmup", type=click.IntRange(min=1), default=2, show_default=True, help="Untimed iterations first.")
+@click.option("--data", type=click.Choice(["auto", "real", "synthetic"]), default="auto", show_default=True,
+              help="auto: the preset's data when on disk, else random data of its shape.")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads (train.threads).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.SUB=VALUE", help="Override a config value (repeatable).")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the figures to this JSON file.")
+def bench(preset, device, steps, repeats, warmup, data, threads, overrides, json_path) -> None:
+    """Time PRESET's training iteration: s/iteration, ms per D and G step, images/s, FLOPs, % of a matmul peak."""
+    import json
+
+    from gankit.bench import bench as run_bench
+    from gankit.bench import format_report
+    from gankit.config import load_config
+
+    extra = [*overrides, f"train.device={device}"] + ([f"train.threads={threads}"] if threads else [])
+    result = run_bench(load_config(preset, extra), steps, warmup, repeats, data)
+    click.echo(format_report(result))
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result, indent=2) + "\n")
+
+
+@cli.command()
 @click.argument("study_file", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), help="Study directory (default: runs/study-<name>).")
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,

@@ -97,6 +97,10 @@ class TrainConfig(Section):
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     threads: int | None = Field(None, ge=1, description="CPU threads; None = torch's default")
     compile: bool = Field(False, description="trace each iteration (losses, gradients, Adam) with torch.compile")
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: the losses' forward passes under bfloat16 "
+                                                                  "autocast (weights, gradients and Adam stay fp32)")
+    channels_last: bool = Field(False, description="NHWC memory layout for the networks and image batches")
+    tf32: bool = Field(True, description="CUDA: TensorFloat-32 matmuls and convolutions (no effect on CPU)")
     log_every: int = Field(50, ge=1, description="G iterations between log lines")
     sample_every: int = Field(500, ge=1, description="G iterations between sample grids")
     checkpoint_every: int = Field(1000, ge=1, description="G iterations between checkpoints")

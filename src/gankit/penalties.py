@@ -21,7 +21,7 @@ def input_gradients(discriminator: nn.Module, x: Tensor, **batch) -> Tensor:
     with batch_stats_only(discriminator):
         logits, vjp = torch.func.vjp(lambda t: discriminator(t, batch.get("c")), x.detach())
     (grad,) = vjp(torch.ones_like(logits))
-    return grad.flatten(1)
+    return grad.flatten(1).float()  # fp32 norms under bf16 autocast (train.precision)
 
 
 def input_gradient_norm(discriminator: nn.Module, x: Tensor, **batch) -> Tensor:

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from gankit.data.base import DataInfo
+from gankit.nn.layers import WholeMapConv2d
 from gankit.nn.norms import NORMS_2D
 
 
@@ -63,7 +64,7 @@ class StarDiscriminator(nn.Module):
             width = dim * 2 ** i
         self.main = nn.Sequential(*layers)
         self.src = nn.Conv2d(width, 1, 3, 1, 1, bias=False)
-        self.cls = nn.Conv2d(width, c_dim, size // 2 ** repeat, bias=False)
+        self.cls = WholeMapConv2d(width, c_dim, size // 2 ** repeat, bias=False)  # a matmul: 1x1 output
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
         h = self.main(x)

@@ -11,6 +11,7 @@ global batch, gradients are averaged after every backward pass, and rank 0 alone
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import signal
@@ -87,6 +88,7 @@ class Trainer:
         self.family = FAMILIES.get(cfg.family)(local_cfg, self.info, self.device)
         for module in self.family.modules.values():
             self.dist.broadcast_module(module)  # identical start on every rank
+        self._set_fast_paths(cfg)
         if self.dist.rank > 0:  # each rank its own noise; rank 0 draws what a single process would
             seed_everything(cfg.train.seed + 7919 * self.dist.rank)
         self._data_notes = self.family.attach_data(self.data)
@@ -121,6 +123,24 @@ class Trainer:
             self._evaluator = Evaluator(cfg, self.info, self.device)
         data_batches = sum(s.repeat for s in self.train_steps if s.uses_data)
         self.total_epochs = max(math.ceil(self.total_steps * data_batches / self.sampler.batches_per_epoch), 1)
+
+    def _set_fast_paths(self, cfg: Config) -> None:
+        """train.tf32 (CUDA), train.channels_last, train.precision (bf16 autocast of the loss computations)."""
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = cfg.train.tf32
+            torch.backends.cudnn.allow_tf32 = cfg.train.tf32
+        self._channels_last = cfg.train.channels_last and self.info.kind == "image"
+        if self._channels_last:
+            for module in self.family.modules.values():
+                module.to(memory_format=torch.channels_last)
+        if cfg.train.precision == "bf16" and self.device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ConfigError("train.precision bf16: this GPU has no bfloat16 support; use fp32")
+
+    def autocast(self):
+        """The context of the loss computations: bf16 autocast under train.precision=bf16."""
+        if self.cfg.train.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     # --- state -------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -173,6 +193,8 @@ class Trainer:
         batch = self.data.get(index)
         if self.cfg.data.hflip:
             batch["x"] = random_hflip(batch["x"])
+        if self._channels_last:
+            batch["x"] = batch["x"].contiguous(memory_format=torch.channels_last)
         return batch
 
     def set_learning_rates(self) -> None:
@@ -188,7 +210,9 @@ class Trainer:
         self.set_learning_rates()
         if self._compiled is not None:
             batches = [self.next_batch() for spec in self.train_steps if spec.uses_data for _ in range(spec.repeat)]
-            for logs in self._compiled(self.family.modules, self.optimizers, batches):
+            with self.autocast():
+                results = self._compiled(self.family.modules, self.optimizers, batches)
+            for logs in results:
                 self._accumulate(logs)
         else:
             self._eager_iteration()
@@ -205,16 +229,26 @@ class Trainer:
 
     def _eager_iteration(self) -> None:
         for spec, opt in zip(self.train_steps, self.optimizers):
-            for name, module in self.family.modules.items():  # only the stepped module needs parameter grads
-                for p in self._params[name]:
-                    p.requires_grad_(module is spec.module)
+            self.select(spec)
             for _ in range(spec.repeat):
-                loss, logs = spec.loss(self.next_batch() if spec.uses_data else {})
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                self.dist.average_gradients(self._params_of(spec), self._weight)
-                opt.step()
-                self._accumulate(logs)
+                self.train_step(spec, opt)
+
+    def select(self, spec) -> None:
+        """Only the module `spec` steps needs parameter gradients."""
+        for name, module in self.family.modules.items():
+            for p in self._params[name]:
+                p.requires_grad_(module is spec.module)
+
+    def train_step(self, spec, opt) -> None:
+        """One optimizer step of `spec` on a fresh batch (`gankit bench` times these one by one)."""
+        batch = self.next_batch() if spec.uses_data else {}
+        with self.autocast():
+            loss, logs = spec.loss(batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.dist.average_gradients(self._params_of(spec), self._weight)
+        opt.step()
+        self._accumulate(logs)
 
     def _params_of(self, spec) -> list[torch.nn.Parameter]:
         return next(self._params[name] for name, m in self.family.modules.items() if m is spec.module)

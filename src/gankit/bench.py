@@ -1,0 +1,193 @@
+"""`gankit bench PRESET`: how fast a preset trains on this machine, and how close to its limit.
+
+Warm-up iterations first (the compile of `train.compile` is timed on its own), then `repeats` timed runs of
+`steps` whole iterations each (one n_critic x D + G iteration, synchronised only at the ends: the training
+loop's own cost); the figure is their median. A further pass times every D and G step on its own
+(synchronised around each). FLOPs of one iteration come from `torch.utils.flop_counter` (forward, backward
+and the penalty's double backward); the machine's limit is a large matmul timed in the same process with the
+same threads and dtype, so "% of peak" compares like with like.
+
+Data: the preset's own when it is on disk, else random data of the same shape (`data="synthetic"` forces it);
+speed depends on shapes, not on pixel values.
+"""
+from __future__ import annotations
+
+import platform
+import resource
+import statistics
+import tempfile
+import time
+from datetime import date
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
+
+from gankit.config import Config
+from gankit.errors import ConfigError, DataError
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, n: int | None = None, repeats: int = 5) -> float:
+    """GFLOP/s of the best of `repeats` n x n matmuls (2 n^3 FLOPs each): the machine's practical limit."""
+    n = n or (8192 if device.type == "cuda" else 2048)
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        a @ b
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+class CountFlops(TorchDispatchMode):
+    """FLOPs of every operator run inside, by torch.utils.flop_counter's formulas (matmuls, convolutions and
+    their backward passes). FlopCounterMode itself also tracks modules with backward hooks, which the
+    penalty's `autograd.grad` (inside `torch.func.vjp`) does not allow."""
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        count = flop_registry.get(func._overloadpacket)
+        if count is not None:
+            self.total += count(*args, **kwargs, out_val=out)
+        return out
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def bench_data(cfg: Config, mode: str):
+    """(dataset or None = load as training does, 'real' | 'synthetic')."""
+    from gankit.data import load_dataset
+    from gankit.data.synthetic import synthetic_dataset
+
+    n_items = max(4 * cfg.train.batch_size * (cfg.train.n_critic + 1), 512)
+    if mode == "synthetic":
+        return synthetic_dataset(cfg.data, n_items), "synthetic"
+    try:
+        return load_dataset(cfg.data, "train"), "real"
+    except DataError as err:
+        if mode == "real":
+            raise
+        try:
+            return synthetic_dataset(cfg.data, n_items), f"synthetic ({err})"
+        except DataError:
+            raise err from None
+
+
+def bench(cfg: Config, steps: int = 5, warmup: int = 2, repeats: int = 3, data: str = "auto") -> dict:
+    """Time `cfg`'s training iteration; returns the figures (see the module docstring)."""
+    from gankit.train.loop import Trainer
+
+    dataset, data_kind = bench_data(cfg, data)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(cfg, tmp, progress=False, data=dataset)
+    device = trainer.device
+    if trainer.dist.enabled:
+        raise ConfigError("gankit bench runs in one process; launch it without torchrun")
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    trainer.iteration()
+    synchronize(device)
+    first = time.perf_counter() - start  # includes torch.compile's tracing when train.compile
+    for _ in range(warmup - 1):
+        trainer.iteration()
+    synchronize(device)
+
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            trainer.iteration()
+        synchronize(device)
+        times.append((time.perf_counter() - start) / steps)
+    per_step = _step_times(trainer, steps) if trainer._compiled is None else {}
+
+    compiled, trainer._compiled = trainer._compiled, None  # FLOPs of the same iteration, eagerly
+    with CountFlops() as counter:
+        trainer.iteration()
+    trainer._compiled = compiled
+    flops = counter.total
+
+    dtype = torch.bfloat16 if cfg.train.precision == "bf16" else torch.float32
+    peak = matmul_peak(device, dtype)
+    s_iter = statistics.median(times)
+    data_batches = sum(s.repeat for s in trainer.train_steps if s.uses_data)
+    if device.type == "cuda":
+        memory = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        memory = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux: the process's peak RSS
+    achieved = flops / s_iter / 1e9
+    return {
+        "preset": cfg.name, "date": date.today().isoformat(), "device": str(device), "device_name": device_name(device),
+        "threads": torch.get_num_threads(), "torch": torch.__version__, "data": data_kind,
+        "family": cfg.family, "batch_size": cfg.train.batch_size, "n_critic": cfg.train.n_critic,
+        "shape": list(trainer.info.shape), "compile": cfg.train.compile, "precision": cfg.train.precision,
+        "channels_last": cfg.train.channels_last,
+        "first_iteration_s": first, "s_per_iter": s_iter, "s_per_iter_runs": times,
+        "ms_per_d_step": per_step.get("D"), "ms_per_g_step": per_step.get("G"),
+        "images_per_s": data_batches * cfg.train.batch_size / s_iter,
+        "flops_per_iter": flops, "gflops_per_s": achieved, "peak_gflops_per_s": peak, "peak_fraction": achieved / peak,
+        "peak_memory_mib": memory,
+    }
+
+
+def _step_times(trainer, steps: int) -> dict[str, float]:
+    """Median ms of each train step (by its name: D, G, ...), synchronised around every one."""
+    times: dict[str, list[float]] = {}
+    device = trainer.device
+    for _ in range(steps):
+        trainer.set_learning_rates()
+        for spec, opt in zip(trainer.train_steps, trainer.optimizers):
+            trainer.select(spec)
+            for _ in range(spec.repeat):
+                synchronize(device)
+                start = time.perf_counter()
+                trainer.train_step(spec, opt)
+                synchronize(device)
+                times.setdefault(spec.name, []).append((time.perf_counter() - start) * 1e3)
+        trainer.family.after_iteration()
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def format_report(r: dict) -> str:
+    def ms(value):
+        return "-" if value is None else f"{value:.1f} ms"
+
+    lines = [
+        f"{r['preset']} on {r['device']} ({r['device_name']}, {r['threads']} threads, torch {r['torch']}), {r['date']}",
+        f"  data {r['data']}; batch {r['batch_size']}, n_critic {r['n_critic']}, shape {tuple(r['shape'])}; "
+        f"compile {r['compile']}, precision {r['precision']}, channels_last {r['channels_last']}",
+        f"  s/iteration      {r['s_per_iter']:.4f}  (median of {', '.join(f'{t:.4f}' for t in r['s_per_iter_runs'])})",
+        f"  first iteration  {r['first_iteration_s']:.2f} s" + ("  (torch.compile included)" if r["compile"] else ""),
+        f"  D step / G step  {ms(r['ms_per_d_step'])} / {ms(r['ms_per_g_step'])}",
+        f"  images/s         {r['images_per_s']:.1f}  (real images drawn per second)",
+        f"  FLOPs/iteration  {r['flops_per_iter'] / 1e9:.3f} G",
+        f"  achieved         {r['gflops_per_s']:.1f} GFLOP/s = {100 * r['peak_fraction']:.0f}% of a "
+        f"{r['peak_gflops_per_s']:.1f} GFLOP/s matmul",
+        f"  peak memory      {r['peak_memory_mib']:.0f} MiB" + (" (process RSS)" if r["device"] == "cpu" else ""),
+    ]
+    return "\n".join(lines)
