@@ -108,3 +108,9 @@ def test_bf16_autocast_keeps_the_penalty_finite_and_close_to_fp32(tiny_overrides
     for key in ("loss_d", "penalty"):  # bf16 keeps ~3 significant digits: a few steps stay within a few percent
         assert fast_logs[-1][key] == pytest.approx(base_logs[-1][key], rel=0.1, abs=0.05)
     assert _relative(base_update, fast_update) < 0.4  # 0.22 measured; another seed: 1.3
+
+
+def test_bench_times_one_adagan_component():
+    cfg = load_config("adagan_gmm10", ["train.compile=false", "data.num_train=2000", "train.device=cpu"])
+    r = bench(cfg, steps=2, warmup=1, repeats=1)
+    assert r["preset"] == "adagan_gmm10" and r["shape"] == [2] and r["family"] == "gan" and r["flops_per_iter"] > 0

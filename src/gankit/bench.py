@@ -99,8 +99,11 @@ def bench_data(cfg: Config, mode: str):
 
 def bench(cfg: Config, steps: int = 5, warmup: int = 2, repeats: int = 3, data: str = "auto") -> dict:
     """Time `cfg`'s training iteration; returns the figures (see the module docstring)."""
+    from gankit.families import FAMILIES
     from gankit.train.loop import Trainer
 
+    preset = cfg.name
+    cfg = getattr(FAMILIES.get(cfg.family), "bench_config", lambda c: c)(cfg)  # AdaGAN: one component
     dataset, data_kind = bench_data(cfg, data)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(cfg, tmp, progress=False, data=dataset)
@@ -142,7 +145,7 @@ def bench(cfg: Config, steps: int = 5, warmup: int = 2, repeats: int = 3, data: 
         memory = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux: the process's peak RSS
     achieved = flops / s_iter / 1e9
     return {
-        "preset": cfg.name, "date": date.today().isoformat(), "device": str(device), "device_name": device_name(device),
+        "preset": preset, "date": date.today().isoformat(), "device": str(device), "device_name": device_name(device),
         "threads": torch.get_num_threads(), "torch": torch.__version__, "data": data_kind,
         "family": cfg.family, "batch_size": cfg.train.batch_size, "n_critic": cfg.train.n_critic,
         "shape": list(trainer.info.shape), "compile": cfg.train.compile, "precision": cfg.train.precision,
@@ -185,7 +188,7 @@ def format_report(r: dict) -> str:
         f"  first iteration  {r['first_iteration_s']:.2f} s" + ("  (torch.compile included)" if r["compile"] else ""),
         f"  D step / G step  {ms(r['ms_per_d_step'])} / {ms(r['ms_per_g_step'])}",
         f"  images/s         {r['images_per_s']:.1f}  (real images drawn per second)",
-        f"  FLOPs/iteration  {r['flops_per_iter'] / 1e9:.3f} G",
+        f"  FLOPs/iteration  {r['flops_per_iter'] / 1e9:.4g} G",
         f"  achieved         {r['gflops_per_s']:.1f} GFLOP/s = {100 * r['peak_fraction']:.0f}% of a "
         f"{r['peak_gflops_per_s']:.1f} GFLOP/s matmul",
         f"  peak memory      {r['peak_memory_mib']:.0f} MiB" + (" (process RSS)" if r["device"] == "cpu" else ""),

@@ -215,3 +215,14 @@ def test_resize_is_not_pytorchs_half_pixel_bilinear():
     x = torch.tensor([[0.0, 10.0], [20.0, 30.0]])[None, None]
     torch_style = torch.nn.functional.interpolate(x, size=(4, 4), mode="bilinear", align_corners=False)
     assert not torch.allclose(resize_bilinear_tf1(x, (4, 4)), torch_style)
+
+
+def test_inference_form_gives_the_same_features(model, batch_runs):
+    """Batch norm folded into the convolutions and NHWC: the outputs of the file's network to float rounding."""
+    import copy
+
+    fast = inception.for_inference(copy.deepcopy(model))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    out = fast(images(4, 32, seed=1))
+    for key, expected in batch_runs[0].items():
+        assert_close(out[key], expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())

@@ -61,6 +61,11 @@ class AdaGAN:
     """Not trained by the loop directly: `train_run` boosts components, each trained by the loop."""
 
     @classmethod
+    def bench_config(cls, cfg: Config) -> Config:
+        """What `gankit bench` times: one component's training (the components train one after another)."""
+        return component_config(cfg, 0)
+
+    @classmethod
     def build_generator(cls, cfg: Config, info: DataInfo) -> Mixture:
         component = FAMILIES.get(cfg.boost.component_family)
         return Mixture([component.build_generator(component_config(cfg, t), info) for t in range(cfg.boost.steps)])

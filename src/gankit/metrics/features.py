@@ -39,9 +39,11 @@ class Extractor:
 def make_extractor(name: str, device: torch.device | str = "cpu", inception_weights: str | None = None) -> Extractor:
     device = torch.device(device)
     if name == "inception":
-        from gankit.metrics.inception import load_inception
+        from gankit.metrics.inception import for_inference, load_inception
 
         model = load_inception(inception_weights, device)
+        sha256 = model.weights_sha256
+        model = for_inference(model)  # batch norm folded, channels_last: see BENCHMARKS.md "Metrics"
 
         def run(images: torch.Tensor) -> dict[str, torch.Tensor]:
             x = to_uint8(images)
@@ -51,7 +53,7 @@ def make_extractor(name: str, device: torch.device | str = "cpu", inception_weig
             return {"features": out["pool3"], "logits": out["logits_unbiased"]}
 
         protocol = {"extractor": "inception-v3-compat (TF inception-2015-12-05, pool3 2048-d)",
-                    "weights_sha256": model.weights_sha256, "input": "uint8 RGB resized to 299x299, TF1 bilinear"}
+                    "weights_sha256": sha256, "input": "uint8 RGB resized to 299x299, TF1 bilinear"}
         return Extractor("inception", model, run, protocol, device)
     from gankit.metrics.classifiers import CLASSIFIERS, INPUT_SIZE, load_classifier
 

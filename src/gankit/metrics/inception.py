@@ -298,6 +298,24 @@ def load_inception(path: str | os.PathLike | None = None, device: str | torch.de
     return model.eval().to(device)
 
 
+@torch.no_grad()
+def for_inference(model: FIDInceptionV3) -> FIDInceptionV3:
+    """The same network made faster for feature extraction, in place: each BatchNorm folded into its convolution
+    (w * g / sqrt(v + eps), bias b - m * g / sqrt(v + eps)) and the NHWC layout the CPU's oneDNN kernels prefer.
+    Features move by float rounding only (~1e-6 relative); the state dict no longer has the file's layout."""
+    for unit in model.modules():
+        if isinstance(unit, ConvBN) and isinstance(unit.bn, nn.BatchNorm2d):
+            conv, bn = unit.conv, unit.bn
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            folded = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                               bias=True).to(conv.weight.device)
+            folded.weight.copy_(conv.weight * scale[:, None, None, None])
+            folded.bias.copy_(bn.bias - bn.running_mean * scale)
+            unit.conv, unit.bn = folded, nn.Identity()
+    model.requires_grad_(False)
+    return model.to(memory_format=torch.channels_last)
+
+
 def _checked_state(model: nn.Module, state: dict, file: Path) -> dict:
     expected = model.state_dict()
     # BatchNorm's step counter is unused in eval and absent from converted files; keep ours where missing.
