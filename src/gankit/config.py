@@ -55,8 +55,6 @@ class ModelConfig(Section):
     g_dim: int = Field(64, ge=1, description="generator width (DIM)")
     d_dim: int = Field(64, ge=1, description="discriminator width (DIM)")
     g_layers: int | None = Field(None, ge=1, description="generator depth; None = the architecture's own")
-    g_spatial_mixing: int = Field(0, ge=0, description="stargan: token-mixing MLP blocks over the bottleneck's "
-                                                       "positions after the residual blocks (not in the card)")
     d_layers: int | None = Field(None, ge=1, description="discriminator depth; None = the architecture's own")
     activation: Literal["relu", "tanh"] = Field("relu", description="hidden activation of toy_mlp (AdaGAN: tanh)")
     init_std: float | None = Field(None, gt=0, description="conv/linear weights ~ N(0, init_std^2), biases 0 "

@@ -32,35 +32,14 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-class SpatialMixing(nn.Module):
-    """Not in StarGAN: a token-mixing MLP (MLP-Mixer's) across the positions of the bottleneck map, the same for
-    every channel: h + W2 GELU(W1 LN(h)) over the flattened H*W axis. A convolution moves content only as far as
-    its receptive field and the same way everywhere; a map that moves every position elsewhere (a rotation) is
-    one linear map over positions here. `model.g_spatial_mixing` blocks follow the residual blocks."""
-
-    def __init__(self, dim: int, positions: int):
-        super().__init__()
-        self.norm = nn.GroupNorm(1, dim)
-        self.mix = nn.Sequential(nn.Linear(positions, 2 * positions), nn.GELU(), nn.Linear(2 * positions, positions))
-
-    def forward(self, x: Tensor) -> Tensor:
-        n, c, h, w = x.shape
-        return x + self.mix(self.norm(x).reshape(n, c, h * w)).reshape(n, c, h, w)
-
-
 class StarGenerator(nn.Module):
-    def __init__(self, channels: int, c_dim: int, dim: int = 64, repeat: int = 6, norm: str = "instance",
-                 size: int | None = None, mixing: int = 0):
+    def __init__(self, channels: int, c_dim: int, dim: int = 64, repeat: int = 6, norm: str = "instance"):
         super().__init__()
         layers: list[nn.Module] = [nn.Conv2d(channels + c_dim, dim, 7, 1, 3, bias=False), NORMS_2D.get(norm)(dim), nn.ReLU(True)]
         for _ in range(2):
             layers += [nn.Conv2d(dim, dim * 2, 4, 2, 1, bias=False), NORMS_2D.get(norm)(dim * 2), nn.ReLU(True)]
             dim *= 2
         layers += [ResidualBlock(dim, norm) for _ in range(repeat)]
-        if mixing:
-            if not size or size % 4:
-                raise ValueError(f"model.g_spatial_mixing needs an image size divisible by 4, got {size}")
-            layers += [SpatialMixing(dim, (size // 4) ** 2) for _ in range(mixing)]
         for _ in range(2):
             layers += [nn.ConvTranspose2d(dim, dim // 2, 4, 2, 1, bias=False), NORMS_2D.get(norm)(dim // 2), nn.ReLU(True)]
             dim //= 2
@@ -100,8 +79,7 @@ def _attributes(info: DataInfo) -> int:
 
 
 def stargan_generator(cfg, info: DataInfo) -> nn.Module:
-    return StarGenerator(info.shape[0], _attributes(info), cfg.g_dim, cfg.g_layers or 6, cfg.g_norm, info.shape[-1],
-                         cfg.g_spatial_mixing)
+    return StarGenerator(info.shape[0], _attributes(info), cfg.g_dim, cfg.g_layers or 6, cfg.g_norm)
 
 
 def stargan_discriminator(cfg, info: DataInfo) -> nn.Module:
