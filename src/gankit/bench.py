@@ -23,7 +23,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from gankit.config import Config
+from gankit.config import Config, replace
 from gankit.errors import ConfigError, DataError
 
 
@@ -104,6 +104,7 @@ def bench(cfg: Config, steps: int = 5, warmup: int = 2, repeats: int = 3, data: 
 
     preset = cfg.name
     cfg = getattr(FAMILIES.get(cfg.family), "bench_config", lambda c: c)(cfg)  # AdaGAN: one component
+    cfg = replace(cfg, {"eval.every": 0})  # the training step is timed, not evaluation during training
     dataset, data_kind = bench_data(cfg, data)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(cfg, tmp, progress=False, data=dataset)

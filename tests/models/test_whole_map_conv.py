@@ -35,3 +35,37 @@ def test_whole_map_conv_falls_back_on_larger_maps_and_takes_spectral_norm():
     layer.eval()  # no power iteration: the same normalized weight in both calls
     torch.testing.assert_close(layer(y), F.conv2d(y, layer.weight, layer.bias))
     assert set(layer.state_dict()) >= {"bias", "parametrizations.weight.original"}
+
+
+@pytest.mark.parametrize("in_size, kernel, stride, padding", [(2, 4, 2, 1), (4, 4, 2, 1), (8, 4, 2, 1), (5, 3, 1, 1),
+                                                             (6, 5, 2, 2)])
+def test_matmul_conv_matches_the_convolution_to_second_order(in_size, kernel, stride, padding):
+    """Same outputs, gradients and penalty-style double-backward gradients as F.conv2d (the path WGAN-GP needs)."""
+    from gankit.nn.layers import MatmulConv2d
+
+    torch.manual_seed(0)
+    layer = MatmulConv2d(24, 32, kernel, stride, padding)
+    x = torch.randn(3, 24, in_size, in_size, requires_grad=True)
+
+    def penalty_grads(conv):
+        out = conv(x)
+        g, = torch.autograd.grad(out.square().sum(), x, create_graph=True)
+        return out, torch.autograd.grad(g.square().sum() + out.sum(), (x, layer.weight, layer.bias))
+
+    out, grads = penalty_grads(layer)
+    ref, ref_grads = penalty_grads(lambda inp: F.conv2d(inp, layer.weight, layer.bias, stride, padding))
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_matmul_conv_uses_the_matmul_only_for_few_output_rows(monkeypatch):
+    from gankit.nn.layers import MatmulConv2d
+
+    layer = MatmulConv2d(8, 16, 4, 2, 1)
+    calls = []
+    real_unfold = F.unfold
+    monkeypatch.setattr(F, "unfold", lambda *a, **k: calls.append(a[0].shape) or real_unfold(*a, **k))
+    layer(torch.randn(4, 8, 8, 8))  # 4 x 4 x 4 = 64 rows: matmul
+    layer(torch.randn(64, 8, 8, 8))  # 1,024 rows: the convolution
+    assert calls == [torch.Size([4, 8, 8, 8])]

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from gankit.data.base import DataInfo
-from gankit.nn.layers import WholeMapConv2d
+from gankit.nn.layers import MatmulConv2d, WholeMapConv2d
 from gankit.nn.norms import NORMS_2D
 
 
@@ -60,7 +60,7 @@ class StarDiscriminator(nn.Module):
         layers: list[nn.Module] = []
         width = channels
         for i in range(repeat):
-            layers += [nn.Conv2d(width, dim * 2 ** i, 4, 2, 1), nn.LeakyReLU(0.01)]
+            layers += [MatmulConv2d(width, dim * 2 ** i, 4, 2, 1), nn.LeakyReLU(0.01)]
             width = dim * 2 ** i
         self.main = nn.Sequential(*layers)
         self.src = nn.Conv2d(width, 1, 3, 1, 1, bias=False)

@@ -104,15 +104,32 @@ class VirtualBatchGenerator(nn.Module):
         return out[r:]
 
 
-class WholeMapConv2d(nn.Conv2d):
-    """A convolution whose kernel covers its whole input (a 1x1 output, as StarGAN's attribute head), computed
-    as one matrix product over the flattened map: the same numbers and parameters as nn.Conv2d, but CPU
-    convolution kernels run this shape's backward pass at a few GFLOP/s (2,048 channels at 2x2 in the card's D)
-    where a matmul runs near the machine's peak. Other input sizes fall back to the convolution."""
+class MatmulConv2d(nn.Conv2d):
+    """nn.Conv2d (same parameters, same numbers) computed as one matrix product over unfolded patches when the
+    output has few positions: the batch's output positions (N x H_out x W_out) are the product's rows, so when
+    they are few, e.g. StarGAN D's last layers (2,048 channels at 1x1 or 2x2 output), CPU convolution kernels run
+    at 6-20 GFLOP/s where the matmul reaches several times that (`benchmarks/profile_step.py`). Everywhere else,
+    and for grouped or non-zero-padded convolutions, it is the convolution."""
+
+    max_rows = 256  # N x H_out x W_out up to which the matmul is used (measured: 256 wins, 1,024 loses)
 
     def forward(self, x: Tensor) -> Tensor:
-        if (tuple(x.shape[-2:]) == tuple(self.kernel_size) and self.padding == (0, 0) and self.groups == 1
-                and self.padding_mode == "zeros"):
-            out = torch.nn.functional.linear(x.flatten(1), self.weight.flatten(1), self.bias)
-            return out[:, :, None, None]
-        return super().forward(x)
+        n, _, h, w = x.shape
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
+        oh, ow = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        if (n * oh * ow > self.max_rows or self.groups != 1 or self.padding_mode != "zeros" or self.out_channels < 16
+                or isinstance(self.padding, str)):
+            return super().forward(x)
+        if (oh, ow) == (1, 1) and (ph, pw) == (0, 0) and (h, w) == (kh, kw):
+            rows = x.flatten(1)  # the kernel covers the whole map: no unfolding needed
+        else:
+            cols = torch.nn.functional.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)
+            rows = cols.transpose(1, 2).reshape(n * oh * ow, -1)
+        out = torch.nn.functional.linear(rows, self.weight.flatten(1), self.bias)  # (N * L, O)
+        return out.view(n, oh * ow, -1).transpose(1, 2).reshape(n, -1, oh, ow)
+
+
+class WholeMapConv2d(MatmulConv2d):
+    """StarGAN's attribute head: a kernel covering its whole input (1x1 output), always as the matmul."""
+
+    max_rows = 1 << 62
