@@ -22,6 +22,9 @@ demo: $(STAMP)
 	@echo "samples: runs/demo/samples/ (last grid: $$(ls runs/demo/samples | tail -n 1)); scores: runs/demo/eval.json"
 
 test: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \
+	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1)) \
+	  || echo "chromium could not be installed: the report's browser test will be skipped"
 	$(PY) -m ruff check src tests scripts benchmarks
 	$(PY) -m pytest -q
 

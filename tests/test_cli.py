@@ -78,8 +78,7 @@ def test_user_errors_exit_2_with_one_line(capsys, tmp_path, args, fragment):
     assert code == 2
     assert fragment in err
     assert "Traceback" not in err
-    if "Usage" not in err:
-        assert err.strip().count("\n") == 0
+    assert err.strip().count("\n") == 0 and err.startswith("gankit: error: ")
     assert not (tmp_path / "run").exists()  # nothing created on a user error
 
 

@@ -162,6 +162,19 @@ def eval_command(run_dir, metrics, num_samples, num_real, reference, runs, check
                           extractor, watch, poll, log=click.echo, metrics=names, num_samples=num_samples,
                           num_real=num_real, reference=reference, runs=runs, seed=seed)
     click.echo(f"wrote {result['path']}")
+    from gankit.report import refresh_report
+
+    refresh_report(run_dir, log=click.echo)
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="The HTML file (default: PATH/report.html).")
+def report(path, out) -> None:
+    """Write PATH's report.html: a run's curves, sample grids, eval table and config, or a study's table and plots."""
+    from gankit.report import write_report
+
+    click.echo(f"wrote {write_report(path, out)}")
 
 
 @cli.command("metrics")
@@ -253,8 +266,9 @@ def study(study_file, out, backend, workers, address, dry_run) -> None:
             click.echo(f"{trial['id']}: " + " ".join(f"{k}={v}" for k, v in trial["overrides"].items()))
         return
     result = run_study(study_file, out, backend, workers, address, log=click.echo)
+    plots = f", plots {', '.join(result['plots'])}" if result["plots"] else ""
     click.echo(f"done: {result['finished']}/{result['trials']} trials finished in {result['seconds']:.0f} s; "
-               f"summary {result['summary']}, table {result['csv']}" + (f", plots {', '.join(result['plots'])}" if result["plots"] else ""))
+               f"summary {result['summary']}, table {result['csv']}{plots}; report {result['report']}")
 
 
 def _report(summary: dict) -> None:
@@ -278,8 +292,14 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("gankit: aborted", err=True)
         return 130
+    except click.UsageError as exc:  # one line like every other user error, with where to look
+        if debug:
+            traceback.print_exc()
+        where = f"`{exc.ctx.command_path} --help`" if exc.ctx is not None else "`gankit --help`"
+        click.echo(f"gankit: error: {exc.format_message()} (see {where})", err=True)
+        return exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"gankit: error: {exc.format_message()}", err=True)
         return exc.exit_code
     except GankitError as exc:
         if debug:

@@ -106,6 +106,7 @@ class TrainConfig(Section):
     checkpoint_every: int = Field(1000, ge=1, description="G iterations between checkpoints")
     keep_checkpoints: int = Field(3, ge=1, description="training states kept")
     grid_size: int = Field(64, ge=1, description="images in the fixed-noise sample grid")
+    report: bool = Field(True, description="write report.html (curves, grids, eval table) when training ends")
 
     @model_validator(mode="after")
     def _check_length(self) -> TrainConfig:

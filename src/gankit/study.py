@@ -156,6 +156,7 @@ def run_trial(trial: dict[str, Any], study_dir: str, threads: int | None = None)
 
     from gankit.config import load_config
     from gankit.evaluate import evaluate_run
+    from gankit.report import refresh_report
     from gankit.train import checkpoint as ckpt
     from gankit.train.loop import Interrupted
     from gankit.train.run import resume, train
@@ -181,6 +182,7 @@ def run_trial(trial: dict[str, Any], study_dir: str, threads: int | None = None)
                 summary = train(cfg, run_dir, overwrite=True, progress=False)
             row["train_seconds"] = round(summary["seconds"], 2)
             evaluated = evaluate_run(run_dir, checkpoint="last", device=str(_device(cfg)), log=print)
+            refresh_report(run_dir)  # now with the trial's scores
             (step, entry), = evaluated["results"].items()
             row["step"] = step
             row["scores"] = {k: v["mean"] for k, v in entry["scores"].items() if isinstance(v["mean"], (int, float))}
@@ -275,5 +277,8 @@ def run_study(path: str | Path, out: str | Path | None = None, backend: str = "l
     else:
         raise ConfigError(f"--backend '{backend}': expected local or ray")
     files = write_summary(out, spec, name, rows)
+    from gankit.report import write_report
+
+    files["report"] = str(write_report(out))
     return {"out": str(out), "trials": len(rows), "finished": sum(r["status"] == "finished" for r in rows),
             "seconds": time.perf_counter() - start, **files}

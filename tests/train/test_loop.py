@@ -1,4 +1,6 @@
+import hashlib
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -84,13 +86,20 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, tiny_overri
 def test_checkpoint_refuses_pickled_code(tmp_path):
     class Evil:
         def __reduce__(self):
-            return (os.system, ("touch pwned",))
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
 
     path = tmp_path / "state-0000001.pt"
     torch.save({"x": Evil()}, path)
-    with pytest.raises(RunDirError, match="unreadable or unsafe checkpoint"):
+    with pytest.raises(RunDirError, match="not a gankit checkpoint"):  # no footer: rejected before unpickling
+        ckpt.load_state(path)
+    # the same behind a valid checksum footer (anyone can compute one): still refused, never run
+    payload = path.read_bytes()
+    path.write_bytes(payload + ckpt.FOOTER + hashlib.sha256(payload).digest())
+    with pytest.raises(RunDirError, match="refused, it holds objects that would run code when loaded"):
         ckpt.load_state(path)
     assert not (tmp_path / "pwned").exists()
+    pickle.loads(pickle.dumps(Evil()))  # the payload is live: unpickling it normally does run the command
+    assert (tmp_path / "pwned").exists()
 
 
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path, tiny_overrides):

@@ -18,11 +18,18 @@ DEFAULT_TEST_COUNT = 2000
 HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
 
 
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not a text file (byte {err.start} is not UTF-8)") from None
+
+
 def read_attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
     """(attribute names, file names, values in {0, 1} of shape (N, A))."""
     if not path.is_file():
         raise DataError(f"{path}: missing CelebA attribute file")
-    lines = path.read_text().splitlines()
+    lines = _text(path).splitlines()
     if len(lines) < 2:
         raise DataError(f"{path}: expected a count line and an attribute-name line")
     try:
@@ -44,7 +51,7 @@ def read_attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
 
 def read_partition(path: Path) -> dict[str, int]:
     partition = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(_text(path).splitlines(), 1):
         parts = line.split()
         if not parts:
             continue

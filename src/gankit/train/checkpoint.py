@@ -1,13 +1,20 @@
 """Training states (resume exactly) and inference snapshots (generator weights + config).
 
 A training state is a `torch.save` of tensors and plain containers only, so it loads with
-`weights_only=True` (nothing is unpickled that could run code). Files are written to a temporary name,
-flushed to disk and renamed, so a crash mid-write never leaves a half-written checkpoint behind.
+`weights_only=True` (a pickle that would run code is refused, not run), followed by a footer holding the
+SHA-256 of those bytes: a truncated or corrupted file is detected before anything is unpickled. Files are
+written to a temporary name, flushed to disk and renamed, so a crash mid-write never leaves a half-written
+checkpoint under a real name; a bad one found on resume is renamed `*.bad` (kept, never read again) and the
+previous checkpoint is used.
 """
 from __future__ import annotations
 
+import errno
+import hashlib
+import io
 import json
 import os
+import pickle
 import random
 import re
 from pathlib import Path
@@ -22,6 +29,11 @@ from gankit.errors import RunDirError
 
 STATE_PATTERN = re.compile(r"^state-(\d+)\.pt$")
 SNAPSHOT_NAME = "generator.safetensors"
+FOOTER = b"GANKIT-SHA256\x00"  # then the 32-byte digest of everything before it
+
+
+class BadCheckpoint(RunDirError):
+    """A training state that is truncated, corrupted, not gankit's, or would run code when unpickled."""
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -36,7 +48,8 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def atomic_write(path: Path, write) -> None:
-    """Call `write(tmp_path)`, fsync, then rename over `path`."""
+    """Call `write(tmp_path)`, fsync, then rename over `path`. A full disk (or any OS error) leaves `path` as it was
+    and raises a RunDirError naming the file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
@@ -44,6 +57,9 @@ def atomic_write(path: Path, write) -> None:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        what = "disk full" if err.errno in (errno.ENOSPC, errno.EDQUOT) else (err.strerror or str(err))
+        raise RunDirError(f"{path}: could not be written ({what}); the files saved before are unchanged") from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -87,19 +103,57 @@ def list_states(run_dir: Path) -> list[tuple[int, Path]]:
 
 def save_state(run_dir: Path, step: int, state: dict[str, Any], keep: int) -> Path:
     path = state_path(run_dir, step)
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getvalue()
+    atomic_write(path, lambda tmp: tmp.write_bytes(payload + FOOTER + hashlib.sha256(payload).digest()))
     for _, old in list_states(run_dir)[:-keep]:
         old.unlink(missing_ok=True)
     return path
 
 
-def load_state(path: Path) -> dict[str, Any]:
+def _verified_payload(path: Path) -> bytes:
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise RunDirError(f"{path}: checkpoint not found") from None
-    except Exception as err:  # torch raises many types for bad files (pickle, zip, runtime)
-        raise RunDirError(f"{path}: unreadable or unsafe checkpoint ({type(err).__name__}: {str(err).splitlines()[0][:200]})") from None
+    except OSError as err:
+        raise BadCheckpoint(f"{path}: unreadable checkpoint ({err.strerror or err})") from None
+    tail = len(FOOTER) + 32
+    if len(data) >= tail and data[-tail:-32] == FOOTER:
+        payload = data[:-tail]
+        if hashlib.sha256(payload).digest() != data[-32:]:
+            raise BadCheckpoint(f"{path}: checksum mismatch (the file is corrupted or was altered)")
+        return payload
+    raise BadCheckpoint(f"{path}: truncated or not a gankit checkpoint (no checksum footer)")
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    """A verified training state; BadCheckpoint (a RunDirError) when truncated, corrupted or unsafe."""
+    payload = _verified_payload(path)
+    try:
+        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # weights_only refuses any global outside tensors and plain containers
+        first = str(err).split("\n")[0][:160]
+        raise BadCheckpoint(f"{path}: refused, it holds objects that would run code when loaded ({first})") from None
+    except Exception as err:  # torch raises many types for bad zips (RuntimeError, EOFError, ValueError)
+        raise BadCheckpoint(f"{path}: truncated or not a gankit checkpoint ({type(err).__name__}: "
+                            f"{str(err).splitlines()[0][:160] if str(err) else 'no detail'})") from None
+
+
+def load_latest_state(run_dir: Path, log=print) -> tuple[Path, dict[str, Any]]:
+    """The newest training state that verifies; a bad one is reported, renamed `*.bad` and the previous one used."""
+    states = list_states(run_dir)
+    if not states:
+        raise RunDirError(f"{run_dir}: no checkpoint in checkpoints/ to resume from (start again with `gankit train`)")
+    for _, path in reversed(states):
+        try:
+            return path, load_state(path)
+        except BadCheckpoint as err:
+            bad = path.with_name(path.name + ".bad")
+            os.replace(path, bad)
+            log(f"warning: {err}; kept as {bad.name}, trying the previous checkpoint")
+    raise RunDirError(f"{run_dir}: no usable checkpoint left in checkpoints/ (the bad ones are kept as *.bad)")
 
 
 def save_snapshot(path: Path, module: torch.nn.Module, metadata: dict[str, Any]) -> None:

@@ -42,7 +42,14 @@ class RunLogger:
         """On resume, drop lines logged after the checkpoint we resume from (they will be redone)."""
         if not path.exists():
             return
-        kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= start_step]
+        kept = []
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short when the process was killed mid-write
+                continue
+            if isinstance(record, dict) and record.get("step", 0) <= start_step:
+                kept.append(line)
         path.write_text("".join(line + "\n" for line in kept))
 
     @property

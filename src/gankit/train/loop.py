@@ -165,7 +165,9 @@ class Trainer:
             self.sampler.load_state_dict(state["sampler"])
             self.family.load_extra_state(state.get("family") or {})
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
-            raise RunDirError(f"{origin}: does not match this run's configuration ({str(err).splitlines()[0][:200]})") from None
+            lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+            detail = "; ".join(lines[1:3] if len(lines) > 1 else lines)[:300]  # the first mismatches, not the header
+            raise RunDirError(f"{origin}: does not match this run's configuration ({detail})") from None
         self.fixed_z = state["fixed_z"].to(self.device)
         self.step = state["step"]
         ranks = state.get("rng_ranks") or []
@@ -177,11 +179,8 @@ class Trainer:
                 seed_everything(self.cfg.train.seed + 7919 * self.dist.rank + self.step)
 
     def resume(self) -> Path:
-        states = ckpt.list_states(self.run_dir)
-        if not states:
-            raise RunDirError(f"{self.run_dir}: no checkpoint in checkpoints/ to resume from (start again with `gankit train`)")
-        path = states[-1][1]
-        self.load_state_dict(ckpt.load_state(path), str(path))
+        path, state = ckpt.load_latest_state(self.run_dir, log=lambda line: print(line, flush=True))
+        self.load_state_dict(state, str(path))
         return path
 
     # --- the loop ----------------------------------------------------------------------------------

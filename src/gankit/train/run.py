@@ -13,6 +13,7 @@ import yaml
 from gankit.config import Config, config_from_dict, replace
 from gankit.errors import ConfigError, GankitError, RunDirError
 from gankit.train import distributed
+from gankit.train.checkpoint import atomic_write, list_states
 from gankit.train.loop import Trainer
 from gankit.train.status import run_status  # noqa: F401  (re-exported for evaluators)
 
@@ -42,7 +43,8 @@ def prepare_run_dir(out: Path, overwrite: bool = False) -> Path:
 
 
 def write_config(run_dir: Path, cfg: Config) -> None:
-    (run_dir / CONFIG_NAME).write_text(cfg.to_yaml())
+    text = cfg.to_yaml()
+    atomic_write(Path(run_dir) / CONFIG_NAME, lambda tmp: tmp.write_text(text))
 
 
 def read_run_config(run_dir: Path) -> Config:
@@ -97,7 +99,7 @@ def train(cfg: Config, out: Path, overwrite: bool = False, progress: bool | None
     if driver := _driver(cfg):
         run_dir = prepare_run_dir(out, overwrite)
         write_config(run_dir, cfg)
-        return driver(cfg, run_dir, progress) | {"run_dir": str(run_dir)}
+        return _with_report(driver(cfg, run_dir, progress) | {"run_dir": str(run_dir)})
     trainer = Trainer(cfg, out, progress)  # data and models first: a user error leaves no run directory behind
     run_dir = on_main(prepare_run_dir, out, overwrite)
     on_main(write_config, run_dir, cfg)
@@ -117,6 +119,15 @@ def _after_training(cfg: Config, run_dir: Path, summary: dict) -> dict:
     elif cfg.eval.schedule == "continuous_eval":
         print(f"eval.schedule is continuous_eval: score checkpoints as they appear with `gankit eval {run_dir} --watch`",
               flush=True)
+    return _with_report(summary)
+
+
+def _with_report(summary: dict) -> dict:
+    """Train writes the run's report.html at the end (train.report; rank 0)."""
+    if distributed.current().is_main:
+        from gankit.report import refresh_report
+
+        summary["report"] = refresh_report(summary["run_dir"], log=lambda line: print(line, flush=True))
     return summary
 
 
@@ -137,9 +148,12 @@ def resume(run_dir: Path, steps: int | None = None, device: str | None = None, p
     if driver := _driver(cfg):
         if changes:
             write_config(run_dir, cfg)
-        return driver(cfg, run_dir, progress, resume=True) | {"run_dir": str(run_dir)}
+        return _with_report(driver(cfg, run_dir, progress, resume=True) | {"run_dir": str(run_dir)})
     trainer = Trainer(cfg, run_dir, progress)
-    trainer.resume()
+    if list_states(run_dir):
+        trainer.resume()
+    elif distributed.current().is_main:  # stopped (killed) before its first checkpoint: nothing to lose, start it
+        print(f"{run_dir}: no checkpoint yet; training from step 0", flush=True)
     if steps is not None and steps < trainer.step:
         raise RunDirError(f"{run_dir}: --steps {steps} is below the checkpoint's step {trainer.step}")
     if changes:

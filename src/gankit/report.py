@@ -1,0 +1,332 @@
+"""`report.html`: one self-contained page per run or study (every picture inlined, no script, opens offline).
+
+A run's page: its state, the eval table with the protocol stamp, loss and metric curves (matplotlib), sample
+grids over training (StarGAN: translation grids), the family's extras (AdaGAN: a scatter plot per boosting step
+and the coverage/likelihood curves; Improved-GAN: the accuracy curve) and the resolved config. A study's page:
+the trial table, the summary, the per-score plots and a link to each trial's own page.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from gankit import __version__
+from gankit.errors import RunDirError
+
+REPORT_NAME = "report.html"
+MAX_GRIDS = 8  # sample grids shown: evenly spaced over training, first and last included
+SKIP_KEYS = {"step", "epoch", "time", "eval"}
+
+STYLE = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:1180px;color:#222;padding:0 12px}
+h1{font-size:1.5em;margin-bottom:4px} h2{font-size:1.15em;border-bottom:1px solid #ddd;padding-bottom:3px;margin-top:28px}
+.meta{color:#555;font-size:.9em} table{border-collapse:collapse;font-size:.85em;margin:8px 0}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:right} th{background:#f3f3f3} td:first-child,th:first-child{text-align:left}
+pre{background:#f7f7f7;padding:10px;font-size:.8em;overflow-x:auto;border:1px solid #e4e4e4}
+figure{display:inline-block;margin:6px 10px 6px 0;vertical-align:top} figcaption{font-size:.8em;color:#555;text-align:center}
+img{image-rendering:pixelated;max-width:100%;border:1px solid #e4e4e4} .plot img{image-rendering:auto;border:none}
+.wide{overflow-x:auto}
+.stamp{font-family:monospace;font-size:.78em;color:#444;background:#fafafa;border:1px dashed #ccc;padding:6px;word-break:break-all}
+"""
+
+
+# ---------------------------------------------------------------- pictures
+def _png_uri(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def _img(data: bytes, caption: str = "", width: int | None = None, plot: bool = False) -> str:
+    style = f' style="width:{width}px"' if width else ""
+    cls = ' class="plot"' if plot else ""
+    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+    return f'<figure{cls}><img src="{_png_uri(data)}" alt="{html.escape(caption)}"{style}>{cap}</figure>'
+
+
+def _file_img(path: Path, caption: str, width: int | None = None) -> str:
+    """A PNG from disk, shown `width` px wide (small grids enlarged, large ones shrunk) or at its own size."""
+    return _img(path.read_bytes(), caption, width)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _curves_png(series: dict[str, tuple[list[float], list[float]]], title: str, xlabel: str = "G iteration",
+                log_scale: set[str] = frozenset()) -> bytes:
+    """A small multiple per series (x, y), 3 per row, as PNG bytes."""
+    plt = _pyplot()
+    cols = min(3, len(series))
+    rows = math.ceil(len(series) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.8 * rows), dpi=90, squeeze=False)
+    for ax, (name, (x, y)) in zip(axes.flat, series.items()):
+        ax.plot(x, y, lw=1.2, marker="o" if len(x) <= 20 else None, ms=3)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        if name in log_scale and min(y) > 0:
+            ax.set_yscale("log")
+    for ax in list(axes.flat)[len(series):]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------- reading a run
+def _read_jsonl(path: Path) -> list[dict]:
+    """The run's log lines; a line cut short by a crash is skipped."""
+    records = []
+    if path.is_file():
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return [r for r in records if isinstance(r, dict)]
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def train_series(records: list[dict]) -> dict[str, tuple[list[float], list[float]]]:
+    """Per logged key (losses, accuracies, it/s): the steps and finite values of the training log."""
+    series: dict[str, tuple[list[float], list[float]]] = {}
+    for record in records:
+        if "eval" in record or "step" not in record:
+            continue
+        for key, value in record.items():
+            if key not in SKIP_KEYS and (v := _number(value)) is not None:
+                xs, ys = series.setdefault(key, ([], []))
+                xs.append(record["step"])
+                ys.append(v)
+    order = sorted(series, key=lambda k: (not k.startswith("loss"), k == "it_per_s", k))
+    return {k: series[k] for k in order}
+
+
+def eval_series(records: list[dict], eval_json: dict | None) -> dict[str, tuple[list[float], list[float]]]:
+    """Scores over training: evaluations logged during training, then eval.json's per checkpoint (same step: eval.json wins)."""
+    points: dict[str, dict[float, float]] = {}
+    for record in records:
+        for key, value in (record.get("eval") or {}).items():
+            if (v := _number(value)) is not None:
+                points.setdefault(key, {})[record["step"]] = v
+    for step, result in ((eval_json or {}).get("results") or {}).items():
+        for key, score in (result.get("scores") or {}).items():
+            value = score.get("mean") if isinstance(score, dict) else score
+            if (v := _number(value)) is not None and str(step).isdigit():
+                points.setdefault(key, {})[int(step)] = v
+    return {k: (sorted(p), [p[s] for s in sorted(p)]) for k, p in points.items()}
+
+
+def _eval_table(eval_json: dict) -> str:
+    results = eval_json.get("results") or {}
+    if not results:
+        return ""
+    names = list(dict.fromkeys(k for r in results.values() for k in (r.get("scores") or {})))
+    head = "<tr><th>checkpoint</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names) + "</tr>"
+    rows = []
+
+    def cell(score) -> str:
+        if isinstance(score, dict):
+            mean, std, n = score.get("mean"), score.get("std"), len(score.get("values") or [])
+            return f"{mean:.4g}" + (f" ± {std:.2g}" if n > 1 and std is not None else "") if _number(mean) is not None else "—"
+        return f"{score:.4g}" if _number(score) is not None else "—"
+
+    for step, result in sorted(results.items(), key=lambda kv: int(kv[0]) if str(kv[0]).isdigit() else -1):
+        scores = result.get("scores") or {}
+        rows.append(f"<tr><td>step {html.escape(str(step))}</td>" + "".join(f"<td>{cell(scores.get(n))}</td>" for n in names) + "</tr>")
+        for label, ref_scores in (result.get("reference_translators") or {}).items():
+            rows.append(f"<tr><td>{html.escape(label)} (reference)</td>"
+                        + "".join(f"<td>{cell(ref_scores.get(n))}</td>" for n in names) + "</tr>")
+    stamp = json.dumps(eval_json.get("protocol", {}), sort_keys=True)
+    written = eval_json.get("written")
+    return (f"<div class='wide'><table>{head}{''.join(rows)}</table></div><div class='stamp'>protocol: {html.escape(stamp)}"
+            + (f"<br>written: {html.escape(str(written))}" if written else "") + "</div>")
+
+
+def _grid_section(folder: Path, title: str, note: str, width: int = 270) -> str:
+    files = sorted(folder.glob("step-*.png")) if folder.is_dir() else []
+    if not files:
+        return ""
+    pick = sorted({round(i) for i in np.linspace(0, len(files) - 1, min(MAX_GRIDS, len(files)))})
+    figures = "".join(_file_img(files[i], f"step {_step_of(files[i])}", width) for i in pick)
+    return f"<h2>{title}</h2><p class='meta'>{note} ({len(pick)} of {len(files)} grids)</p>{figures}"
+
+
+def _step_of(path: Path) -> str:
+    number = path.stem.rsplit("-", 1)[-1]
+    return str(int(number)) if number.isdigit() else number
+
+
+def _adagan_section(run_dir: Path) -> str:
+    try:
+        boost = json.loads((run_dir / "boost.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return ""
+    steps = [s for s in boost.get("steps", []) if isinstance(s, dict)]
+    parts = ["<h2>AdaGAN boosting</h2>",
+             f"<p class='meta'>{boost.get('completed', len(steps))} components; mixture weights "
+             + ", ".join(f"{w:.3f}" for w in boost.get("mixture_weights", [])) + "</p>"]
+    keys = [k for k in ("C", "log_p", "modes_covered", "high_quality", "reverse_kl") if any(k in s for s in steps)]
+    series = {k: ([s["step"] for s in steps if _number(s.get(k)) is not None],
+                  [s[k] for s in steps if _number(s.get(k)) is not None]) for k in keys}
+    series = {k: v for k, v in series.items() if v[0]}
+    if series:
+        parts.append(_img(_curves_png(series, "mixture after each boosting step", "boosting step"), plot=True))
+    plots = sorted((run_dir / "boost").glob("step-*.png")) if (run_dir / "boost").is_dir() else []
+    parts += [_file_img(p, f"after boosting step {_step_of(p)}", 300) for p in plots]
+    return "".join(parts)
+
+
+def _ssl_section(series: dict, evals: dict) -> str:
+    acc = {k: v for k, v in {**{f"train {k}": series[k] for k in series if k.startswith("acc")},
+                             **{f"test {k}": evals[k] for k in evals if k.startswith("acc")}}.items()}
+    if not acc:
+        return ""
+    return "<h2>Semi-supervised accuracy</h2>" + _img(_curves_png(acc, "classifier accuracy"), plot=True)
+
+
+def _status_line(run_dir: Path) -> str:
+    try:
+        status = json.loads((run_dir / "status.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return "status unknown"
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(status.get("updated", 0)))
+    return f"{status.get('state', '?')} at step {status.get('step', '?')} (updated {when})"
+
+
+def run_report(run_dir: Path) -> str:
+    from gankit.train.run import read_run_config
+
+    cfg = read_run_config(run_dir)
+    records = _read_jsonl(run_dir / "metrics.jsonl")
+    try:
+        eval_json = json.loads((run_dir / "eval.json").read_text()) if (run_dir / "eval.json").is_file() else None
+    except json.JSONDecodeError:
+        eval_json = None
+    series, evals = train_series(records), eval_series(records, eval_json)
+    parts = [f"<h1>{html.escape(cfg.name)} <span class='meta'>({html.escape(cfg.family)})</span></h1>",
+             f"<p class='meta'>{html.escape(str(run_dir))} · {html.escape(_status_line(run_dir))} · "
+             f"gankit {__version__} · report written {time.strftime('%Y-%m-%d %H:%M')}</p>"]
+    if cfg.description:
+        parts.append(f"<p>{html.escape(cfg.description)}</p>")
+    parts.append("<h2>Evaluation</h2>" + (_eval_table(eval_json) if eval_json else
+                                         f"<p class='meta'>not evaluated yet: <code>gankit eval {html.escape(str(run_dir))}</code></p>"))
+    if series and cfg.family != "adagan":  # AdaGAN's own log is per boosting step: its section below plots it
+        losses = {k: v for k, v in series.items() if k != "it_per_s"}
+        parts.append("<h2>Training curves</h2>" + _img(_curves_png(losses, "training log"), plot=True))
+    if curves := {k: v for k, v in evals.items() if len(v[0]) > 1}:  # one checkpoint scored: the table says it all
+        parts.append("<h2>Metric curves</h2>" + _img(_curves_png(curves, "scores over training"), plot=True))
+    if cfg.family == "improved_gan":
+        parts.append(_ssl_section(series, evals))
+    if cfg.family == "adagan":
+        parts.append(_adagan_section(run_dir))
+    if cfg.family == "stargan":
+        parts.append(_grid_section(run_dir / "samples", "Translation grids over training",
+                                   "each row: a training image, then its translation to every target domain", 540))
+        translations = sorted(run_dir.glob("translat*.png"))
+        parts += [_file_img(p, p.name, 560) for p in translations]
+    else:
+        parts.append(_grid_section(run_dir / "samples", "Samples over training", "fixed noise, same grid at every step"))
+    if "it_per_s" in series:
+        x, y = series["it_per_s"]
+        parts.append(f"<p class='meta'>speed: median {np.median(y):.2f} G iterations/s over {len(y)} log lines</p>")
+    parts.append(f"<h2>Resolved config</h2><pre>{html.escape(cfg.to_yaml())}</pre>")
+    return _page(f"gankit report: {cfg.name}", parts)
+
+
+# ---------------------------------------------------------------- a study
+def is_study_dir(path: Path) -> bool:
+    return (path / "plan.json").is_file() or (path / "study.csv").is_file()
+
+
+def study_report(study_dir: Path) -> str:
+    parts = [f"<h1>Study {html.escape(study_dir.name)}</h1>",
+             f"<p class='meta'>{html.escape(str(study_dir))} · gankit {__version__} · report written "
+             f"{time.strftime('%Y-%m-%d %H:%M')}</p>"]
+    csv_path = study_dir / "study.csv"
+    if csv_path.is_file():
+        with open(csv_path, newline="") as fh:
+            rows = list(csv.reader(fh))
+        if rows:
+            head, body = rows[0], rows[1:]
+            link = lambda trial: (f"<a href='trials/{html.escape(trial)}/{REPORT_NAME}'>{html.escape(trial)}</a>"  # noqa: E731
+                                  if (study_dir / "trials" / trial / REPORT_NAME).is_file() else html.escape(trial))
+            cells = lambda row: "".join(f"<td>{link(v) if i == 0 else html.escape(_short(v))}</td>"  # noqa: E731
+                                        for i, v in enumerate(row))
+            parts.append(f"<h2>Trials ({len(body)})</h2><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+                         + "</tr>" + "".join(f"<tr>{cells(r)}</tr>" for r in body) + "</table>")
+    plots = sorted(study_dir.glob("plot-*.png"))
+    if plots:
+        parts.append("<h2>Scores per swept value</h2>" + "".join(_file_img(p, p.stem.replace("plot-", "")) for p in plots))
+    best = sorted(study_dir.glob("best-*.png")) + sorted(study_dir.glob("worst-*.png"))
+    if best:
+        parts.append("<h2>Best and worst trials' samples</h2>" + "".join(_file_img(p, p.stem, 270) for p in best))
+    if (study_dir / "summary.md").is_file():
+        parts.append(f"<h2>Summary</h2><pre>{html.escape((study_dir / 'summary.md').read_text(errors='replace'))}</pre>")
+    if len(parts) == 2:
+        raise RunDirError(f"{study_dir}: study has no results yet (no study.csv, plots or summary.md)")
+    return _page(f"gankit study report: {study_dir.name}", parts)
+
+
+def _short(value: str) -> str:
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return value if number.is_integer() and "." not in value else f"{number:.4g}"
+
+
+def _page(title: str, parts: list[str]) -> str:
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body>{''.join(p for p in parts if p)}</body></html>\n")
+
+
+def write_report(path: str | Path, out: str | Path | None = None) -> Path:
+    """Write the report of a run or study directory (`out` default: PATH/report.html) and return its path."""
+    from gankit.train.checkpoint import atomic_write
+
+    path = Path(path)
+    if not path.is_dir():
+        raise RunDirError(f"{path}: no such run or study directory")
+    page = study_report(path) if is_study_dir(path) and not (path / "config.yaml").is_file() else run_report(path)
+    target = Path(out) if out is not None else path / REPORT_NAME
+    atomic_write(target, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    return target
+
+
+def refresh_report(run_dir: str | Path, log=print) -> Path | None:
+    """After training or evaluation: rewrite the run's report when its config asks for one. A report that cannot be
+    drawn is said in one line and never fails the run (its checkpoints and scores are already on disk)."""
+    from gankit.errors import GankitError
+    from gankit.train.run import read_run_config
+
+    try:
+        if not read_run_config(Path(run_dir)).train.report:
+            return None
+        path = write_report(run_dir)
+    except (GankitError, OSError, ValueError) as err:
+        log(f"report not written: {err}")
+        return None
+    log(f"report: {path}")
+    return path
