@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import gzip
+import hashlib
 import io
 import os
 import pickle
@@ -92,8 +93,12 @@ def _pwn_checkpoint(tmp: Path) -> list[str]:
     import torch
 
     run = tiny_run(tmp)
-    for path in (run / "checkpoints").glob("state-*.pt"):
+    from gankit.train.checkpoint import FOOTER
+
+    for path in (run / "checkpoints").glob("state-*.pt"):  # behind a valid checksum: anyone can compute one
         torch.save({"step": Pwn(tmp / "PWNED")}, path)
+        payload = path.read_bytes()
+        path.write_bytes(payload + FOOTER + hashlib.sha256(payload).digest())
     return ["resume", str(run), "--steps", "4", "--no-progress"]
 
 
@@ -156,7 +161,7 @@ CASES = [
     ("a run directory that does not exist", lambda t: ["resume", str(t / "nope")], "no such run directory", None),
     ("incompatible checkpoint (config changed)", _incompatible, "does not match this run's configuration", None),
     ("every checkpoint truncated", _all_corrupt, "no usable checkpoint left", None),
-    ("checkpoint that would run code", _pwn_checkpoint, "no usable checkpoint left", None),
+    ("checkpoint that would run code", _pwn_checkpoint, "refused, it holds objects that would run code", None),
     ("full disk while saving a checkpoint", _disk_full, "could not be written (disk full)", full_disk),
 ]
 

@@ -154,7 +154,9 @@ def test_no_usable_checkpoint_is_a_one_line_error(straight, tmp_path, capsys):
         path.write_bytes(b"not a checkpoint")
     assert main(["resume", str(run), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"gankit: error: {run}: no usable checkpoint left in checkpoints/ (the bad ones are kept as *.bad)"]
+    reasons = "; ".join(f"{path.name}: truncated or not a gankit checkpoint (no checksum footer)"
+                        for _, path in reversed(ckpt.list_states(straight)))
+    assert err == [f"gankit: error: {run}: no usable checkpoint left in checkpoints/ ({reasons}; kept as *.bad)"]
 
 
 def test_a_full_disk_while_saving_loses_nothing_already_saved(straight, tmp_path, capsys, monkeypatch):

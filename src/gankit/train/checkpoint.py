@@ -146,6 +146,7 @@ def load_latest_state(run_dir: Path, log=print) -> tuple[Path, dict[str, Any]]:
     states = list_states(run_dir)
     if not states:
         raise RunDirError(f"{run_dir}: no checkpoint in checkpoints/ to resume from (start again with `gankit train`)")
+    reasons = []
     for _, path in reversed(states):
         try:
             return path, load_state(path)
@@ -153,7 +154,8 @@ def load_latest_state(run_dir: Path, log=print) -> tuple[Path, dict[str, Any]]:
             bad = path.with_name(path.name + ".bad")
             os.replace(path, bad)
             log(f"warning: {err}; kept as {bad.name}, trying the previous checkpoint")
-    raise RunDirError(f"{run_dir}: no usable checkpoint left in checkpoints/ (the bad ones are kept as *.bad)")
+            reasons.append(str(err).removeprefix(f"{path.parent}/"))
+    raise RunDirError(f"{run_dir}: no usable checkpoint left in checkpoints/ ({'; '.join(reasons)}; kept as *.bad)")
 
 
 def save_snapshot(path: Path, module: torch.nn.Module, metadata: dict[str, Any]) -> None:
