@@ -134,8 +134,9 @@ def load_state(path: Path) -> dict[str, Any]:
     try:
         return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:  # weights_only refuses any global outside tensors and plain containers
-        first = str(err).split("\n")[0][:160]
-        raise BadCheckpoint(f"{path}: refused, it holds objects that would run code when loaded ({first})") from None
+        found = re.search(r"(?:unsupported|Unsupported global:) GLOBAL ([\w.]+)", str(err))  # torch's long message names the culprit
+        what = f"'{found.group(1)}'" if found else str(err).split("\n")[0][:160]
+        raise BadCheckpoint(f"{path}: refused, it holds objects that would run code when loaded ({what})") from None
     except Exception as err:  # torch raises many types for bad zips (RuntimeError, EOFError, ValueError)
         raise BadCheckpoint(f"{path}: truncated or not a gankit checkpoint ({type(err).__name__}: "
                             f"{str(err).splitlines()[0][:160] if str(err) else 'no detail'})") from None
