@@ -6,19 +6,26 @@ per variant (so a patched function cannot leak into the next).
 Variants: `shipped` (as gankit trains), and one change each — `adam_foreach` (torch's multi-tensor Adam instead of
 the fused one), `sync_each_step` (read every loss back to the host after every step, as `.item()` logging does),
 `cls_as_conv` (StarGAN's 1x1-output attribute head as the convolution instead of a matmul), `channels_last`,
-`bf16` (autocast), `compile` (train.compile; its compile time is the first iteration's).
+`bf16` (autocast), `compile` (train.compile; its compile time is the first iteration's), `conv_not_matmul`
+(StarGAN D's few-row convolutions as convolutions, not matmuls over patches), `d_separate` (StarGAN D runs real and
+fake batches in two passes), `jemalloc` (the process under jemalloc with page purging off, via LD_PRELOAD: no page
+faults for large tensors freed and allocated again every step).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 SETTINGS = {"channels_last": ["train.channels_last=true"], "bf16": ["train.precision=bf16"],
             "compile": ["train.compile=true"]}
-VARIANTS = ["shipped", "adam_foreach", "sync_each_step", "cls_as_conv", "channels_last", "bf16", "compile"]
+VARIANTS = ["shipped", "adam_foreach", "sync_each_step", "cls_as_conv", "conv_not_matmul", "d_separate", "jemalloc",
+            "channels_last", "bf16", "compile"]
+JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"  # Debian's libjemalloc2
+ENV = {"jemalloc": {"LD_PRELOAD": JEMALLOC, "MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1"}}
 
 
 def patch(variant: str) -> None:
@@ -45,6 +52,14 @@ def patch(variant: str) -> None:
         from gankit.nn.layers import WholeMapConv2d
 
         WholeMapConv2d.forward = nn.Conv2d.forward
+    elif variant == "conv_not_matmul":
+        from gankit.nn.layers import MatmulConv2d
+
+        MatmulConv2d.max_rows = 0
+    elif variant == "d_separate":
+        from gankit.families.stargan import StarGAN
+
+        StarGAN.joint_d_batch = False
 
 
 def run_variant(args) -> None:
@@ -77,7 +92,10 @@ def main() -> int:
         cmd = [sys.executable, __file__, args.preset, "--variant", variant, "--steps", str(args.steps), "--warmup",
                str(args.warmup), "--repeats", str(args.repeats), "--device", args.device,
                *[a for o in args.overrides for a in ("--set", o)]]
-        done = subprocess.run(cmd, text=True, capture_output=True)
+        if variant == "jemalloc" and not Path(JEMALLOC).is_file():
+            rows.append(f"| {variant} | skipped: {JEMALLOC} missing (apt-get install libjemalloc2) |")
+            continue
+        done = subprocess.run(cmd, text=True, capture_output=True, env={**os.environ, **ENV.get(variant, {})})
         if done.returncode != 0:
             rows.append(f"| {variant} | failed: {(done.stderr.strip().splitlines() or ['?'])[-1][:100]} |")
             print(rows[-1], flush=True)

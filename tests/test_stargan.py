@@ -95,6 +95,27 @@ def test_identity_loss_adds_the_l1_of_an_unchanged_domain():
     assert load_config("stargan_celeba").stargan.lambda_id == 0  # the card's config has no identity loss
 
 
+def test_joint_d_batch_gives_the_two_pass_loss_and_gradients():
+    """Real and fake through D as one batch (the fast path) = two passes: D has no batch statistics."""
+    from gankit.families.stargan import StarGAN
+
+    data = load_dataset(load_config("stargan_attrdigits", TINY).data, "train")
+    batch = data.get(torch.arange(8))
+    results = []
+    for joint in (True, False):
+        torch.manual_seed(0)
+        family = StarGAN(load_config("stargan_attrdigits", TINY), data.info, torch.device("cpu"))
+        family.joint_d_batch = joint
+        torch.manual_seed(1)
+        loss, logs = family.d_step(batch)
+        loss.backward()
+        results.append((loss.item(), logs["d_cls"].item(), [p.grad.clone() for p in family.D.parameters()]))
+    (loss_a, cls_a, grads_a), (loss_b, cls_b, grads_b) = results
+    assert loss_a == pytest.approx(loss_b, rel=1e-5) and cls_a == pytest.approx(cls_b, rel=1e-5)
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(grads_a, grads_b))
+    assert any(g.abs().sum() > 0 for g in grads_a)
+
+
 def test_training_steps_grid_and_linear_lr_decay(tmp_path):
     from gankit.train.loop import Trainer
 
