@@ -73,6 +73,17 @@ def test_bench_falls_back_to_synthetic_data_when_none_is_on_disk(tmp_path):
         bench(cfg, steps=1, warmup=1, repeats=1, data="real")
 
 
+def test_bench_never_evaluates_so_an_eval_after_train_preset_needs_no_inception_weights(tmp_path, monkeypatch):
+    """compare_gan's preset scores FID/IS after training; bench times training steps only (it failed here before)."""
+    monkeypatch.delenv("GANKIT_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached weights either
+    cfg = load_config("compare_gan_resnet_cifar10", ["model.g_dim=8", "model.d_dim=8", "train.batch_size=4",
+                                                     "train.n_critic=1", f"data.root={tmp_path / 'absent'}"])
+    assert cfg.eval.schedule == "eval_after_train" and "fid" in cfg.eval.metrics
+    r = bench(cfg, steps=1, warmup=1, repeats=1)
+    assert r["s_per_iter"] > 0 and r["shape"] == [3, 32, 32]
+
+
 def _train(overrides, steps=4):
     cfg = load_config("wgan_gp_digits", overrides + [f"train.steps={steps}"])
     trainer = Trainer(cfg, "unused", progress=False)
