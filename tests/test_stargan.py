@@ -116,6 +116,18 @@ def test_joint_d_batch_gives_the_two_pass_loss_and_gradients():
     assert any(g.abs().sum() > 0 for g in grads_a)
 
 
+def test_sample_grid_rows_are_spread_over_the_training_set():
+    """AttrDigits is stored digit by digit: the first rows would all be the same few digits."""
+    from gankit.families.stargan import StarGAN
+
+    data = load_dataset(load_config("stargan_attrdigits", TINY).data, "train")
+    family = StarGAN(load_config("stargan_attrdigits", TINY + ["stargan.grid_rows=4"]), data.info, torch.device("cpu"))
+    grid, per_row = family.sample_grid(family.G, None, data)
+    picked = torch.tensor([0, round((len(data) - 1) / 3), round(2 * (len(data) - 1) / 3), len(data) - 1])
+    assert per_row == 7 and grid.shape[0] == 4 * 7
+    assert torch.equal(grid[::per_row], data.get(picked)["x"])  # each row starts with its input
+
+
 def test_training_steps_grid_and_linear_lr_decay(tmp_path):
     from gankit.train.loop import Trainer
 

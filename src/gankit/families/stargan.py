@@ -115,8 +115,10 @@ class StarGAN(FamilyHooks):
         return loss, logs | {"loss_g": loss.detach()}
 
     def sample_grid(self, G: nn.Module, fixed: Tensor, data) -> tuple[Tensor, int]:
-        """Translation grid of the first `stargan.grid_rows` training images: a row per image."""
-        batch = data.get(torch.arange(min(self.cfg.stargan.grid_rows, len(data))))
+        """Translation grid of `stargan.grid_rows` training images spread evenly over the set (a stored set is often
+        sorted by class, so its first rows would show one digit or face): a row per image."""
+        rows = min(self.cfg.stargan.grid_rows, len(data))
+        batch = data.get(torch.linspace(0, len(data) - 1, rows).round().long())
         return translation_rows(G, batch["x"], batch["y"], self.info), 1 + self.info.num_classes
 
     @classmethod
