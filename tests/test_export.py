@@ -16,6 +16,7 @@ RUNS = {  # name: (preset, overrides): one of each generator kind
     "ssl_mlp_vbn": ("improved_gan_digits", ["model.g_norm=virtual_batch"]),
     "toy": ("wgan_gp_toy_8gaussians", []),
     "stargan": ("stargan_attrdigits", TINY_STAR),
+    "stargan_no_gate": ("stargan_attrdigits", TINY_STAR + ["model.g_transforms=none", "model.g_gate_attributes=[]"]),
     "adagan": ("adagan_gmm10", ["boost.steps=2", "train.epochs=1", "data.num_train=640", "boost.classifier_epochs=1"]),
 }
 

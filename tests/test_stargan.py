@@ -11,7 +11,7 @@ from gankit.data import load_dataset
 from gankit.data.attr_digits import ATTRIBUTES, info_for, render
 from gankit.errors import ConfigError
 from gankit.families.stargan import attribute_bce, target_domains, translation_rows
-from gankit.models.stargan import StarDiscriminator, StarGenerator
+from gankit.models.stargan import StarDiscriminator, StarGenerator, TransformGate
 
 TINY = ["model.g_dim=8", "model.d_dim=8", "model.g_layers=1", "data.size=16", "data.variants=1", "train.batch_size=8",
         "train.n_critic=2", "train.log_every=1", "train.sample_every=100", "train.checkpoint_every=100",
@@ -68,6 +68,56 @@ def test_networks_follow_the_card_layout():
     assert G.net[0].in_channels == 3 + 5 and all(m.bias is None for m in G.modules() if isinstance(m, torch.nn.Conv2d))
 
 
+@pytest.mark.parametrize("kind,count", [("quarter_turns", 4), ("dihedral", 8)])
+def test_transform_gate_turns_its_input_exactly(kind, count):
+    gate = TransformGate(3, 6, kind)
+    x, c = torch.rand(2, 3, 8, 8), torch.zeros(2, 6)
+    candidates = gate.candidates(x)
+    assert candidates.shape == (2, count, 3, 8, 8)
+    # 90 deg counter-clockwise: x's right-hand column becomes the top row, read from top to bottom
+    assert torch.equal(candidates[:, 1, :, 0, :], x[:, :, :, 7]) and torch.equal(candidates[:, 1, :, 2, :], x[:, :, :, 5])
+    assert torch.equal(candidates[:, 2], x.flip(2, 3))
+    if kind == "dihedral":
+        assert torch.equal(candidates[:, 4], x.flip(3))
+    # the last layer starts at zero: an even mix of the candidates
+    assert torch.allclose(gate.weights(x, c), torch.full((2, count), 1 / count))
+    assert torch.allclose(gate(x, c), candidates.mean(1), atol=1e-6)
+    with torch.no_grad():  # a confident gate is the chosen isometry
+        gate.logits.bias.copy_(torch.nn.functional.one_hot(torch.tensor(3), count) * 40.0)
+    assert torch.allclose(gate(x, c), torch.rot90(x, 3, (2, 3)), atol=1e-6)
+    assert [torch.equal(gate.candidates(gate.candidates(x)[:, k])[:, gate.inverse[k]], x) for k in range(count)] == [True] * count
+    G = StarGenerator(3, 6, dim=4, repeat=1, transforms=kind, gate_only=(5,))
+    assert G(x, torch.ones(2, 6)).shape == x.shape
+    with pytest.raises(ValueError, match="square"):
+        G(torch.rand(1, 3, 8, 16), torch.ones(1, 6))
+
+
+def test_gate_attributes_reach_only_the_gate():
+    G = StarGenerator(3, 6, dim=4, repeat=1, transforms="quarter_turns", gate_only=(5,))
+    assert G.net[0].in_channels == 3 + 5
+    x, c = torch.rand(2, 3, 8, 8), torch.zeros(2, 6)
+    c_rot = c.clone()
+    c_rot[:, 5] = 1
+    with torch.no_grad():  # a gate that always keeps the input: the body alone cannot tell the two targets apart
+        G.gate.logits.bias.copy_(torch.tensor([40.0, 0, 0, 0]))
+        assert torch.allclose(G(x, c), G(x, c_rot), atol=1e-6)
+    # a gate that turns when the target is rotated (its logits read [1, c] times the image features): G(x, rotated) =
+    # body(rot90 x) -- the body sees only the turned image
+    G.gate.features = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 64, 1))
+    G.gate.logits = torch.nn.Linear(1 + 6, 4)
+    with torch.no_grad():
+        G.gate.features[1].weight.zero_()
+        G.gate.features[1].bias.fill_(1.0)  # f = 1 for every image
+        G.gate.logits.weight.zero_()
+        G.gate.logits.bias.copy_(torch.tensor([20.0, 0, 0, 0]))
+        G.gate.logits.weight[1, 1 + 5] = 40.0
+        assert torch.allclose(G(x, c_rot), G(torch.rot90(x, 1, (2, 3)), c), atol=1e-5)
+    with pytest.raises(ValueError, match="go together"):
+        StarGenerator(3, 6, dim=4, repeat=1, gate_only=(5,))
+    with pytest.raises(ValueError, match="go together"):
+        StarGenerator(3, 6, dim=4, repeat=1, transforms="dihedral")
+
+
 def test_attribute_bce_by_hand():
     logits, target = torch.tensor([[0.0, 2.0], [1.0, -1.0]]), torch.tensor([[1.0, 0.0], [1.0, 1.0]])
     sp = lambda v: math.log1p(math.exp(v))  # noqa: E731  softplus
@@ -93,6 +143,35 @@ def test_identity_loss_adds_the_l1_of_an_unchanged_domain():
     assert "g_id" not in logs[0] and logs[1]["g_id"].item() == pytest.approx(by_hand, rel=1e-5)
     assert losses[1] - losses[0] == pytest.approx(2.5 * by_hand, rel=1e-4)
     assert load_config("stargan_celeba").stargan.lambda_id == 0  # the card's config has no identity loss
+
+
+def test_gate_is_taught_the_turn_that_d_reads_as_the_target():
+    """gate_targets: the candidate whose D attribute logits on the gate's attributes best match the target, ties
+    broken by D's critic; gate_loss: the cross-entropy towards it (ln K for the zero-initialised gate)."""
+    from gankit.families.stargan import StarGAN
+
+    cfg = load_config("stargan_attrdigits", TINY + ["model.g_transforms=quarter_turns", "model.g_gate_attributes=[rotated]"])
+    family = StarGAN(cfg, info_for(16), torch.device("cpu"))
+    x = -torch.ones(5, 3, 16, 16)
+    x[:4, :, 0, :] = 1  # a bar along the top: a quarter turn counter-clockwise puts it on the left
+    x[4, :, :, 0] = 1  # the last image is the turned one: a bar on the left
+
+    def stub_d(images):  # "rotated" iff the bar is on the left; the critic prefers a bar on top
+        cls = torch.full((len(images), 6), -10.0)  # every other attribute is the same for all candidates
+        cls[:, 5] = torch.where(images[:, 0, :, 0].mean(1) > 0.5, 10.0, -10.0)
+        return images[:, :1, :1, :].mean((2, 3), keepdim=True).expand(-1, 1, 2, 2), cls
+
+    family.D = stub_d
+    c_org, c_trg = torch.zeros(5, 6), torch.zeros(5, 6)
+    c_org[4, 5] = 1
+    c_trg[:2, 5] = 1  # the first two are asked to turn, the next two not, the last to turn back
+    # the turn and its inverse (270 = -90) for the change back; keep where the rotation stays
+    assert family.gate_targets(x, c_org, c_trg).tolist() == [1, 1, 0, 0, 3]
+    assert family.gate_loss(x, c_org, c_trg).item() == pytest.approx(math.log(4), rel=1e-6)
+    # the critic breaks the tie between the turns that D's classifier reads alike: here it prefers the bar at the
+    # bottom, which a turn of 90° gives the turned image and 270° does not
+    family.D = lambda images: (images[:, :1, -1:, :].mean((2, 3), keepdim=True).expand(-1, 1, 2, 2) * 5, stub_d(images)[1])
+    assert family.gate_targets(x[4:], c_org[4:], c_trg[4:]).tolist() == [1]
 
 
 def test_joint_d_batch_gives_the_two_pass_loss_and_gradients():

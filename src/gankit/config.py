@@ -60,6 +60,12 @@ class ModelConfig(Section):
     init_std: float | None = Field(None, gt=0, description="conv/linear weights ~ N(0, init_std^2), biases 0 "
                                                          "(compare_gan 0.02, AdaGAN 0.8); None = PyTorch's")
     g_norm: str = Field("batch", description="generator normalization: batch, none, layer, instance, spectral, weight, virtual_batch")
+    g_transforms: Literal["none", "quarter_turns", "dihedral"] = Field(
+        "none", description="stargan: G first takes a learned per-image soft choice among its input turned by quarter "
+                            "turns (and mirrored: dihedral); for attributes that are geometric, such as AttrDigits' rotation")
+    g_gate_attributes: list[str] = Field(
+        default_factory=list, description="stargan with g_transforms: attributes whose target labels only the transform "
+                                          "gate reads (G's convolutional body does not), so only an isometry can change them")
     d_norm: str = Field("none", description="discriminator normalization: none, batch, layer, instance, spectral, weight")
     bn_decay: float = Field(0.9, gt=0, lt=1, description="batch norm moving-average decay (PyTorch momentum = 1 - decay)")
     bn_eps: float = Field(1e-5, gt=0, description="batch norm epsilon")
@@ -176,6 +182,8 @@ class StarGANConfig(Section):
     lambda_cls: float = Field(1.0, ge=0, description="attribute classification loss weight")
     lambda_rec: float = Field(10.0, ge=0, description="cycle reconstruction L1 weight")
     lambda_id: float = Field(0.0, ge=0, description="identity L1 |G(x, c_org) - x| weight (not in the card: 0 = the card)")
+    lambda_gate: float = Field(1.0, ge=0, description="with model.g_transforms: weight of the gate's cross-entropy towards the "
+                                                       "turn under which D sees the target (see StarGAN.gate_loss)")
     grid_rows: int = Field(8, ge=1, description="training images per sample grid (each row: input + every target domain)")
 
 
