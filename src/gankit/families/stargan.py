@@ -162,9 +162,9 @@ class StarGAN(FamilyHooks):
         return F.cross_entropy(self.G.gate.scores(x, c_trg), self.gate_targets(x, c_org, c_trg))
 
     def _reconstruct(self, x: Tensor, c: Tensor) -> Tensor:
-        """G for the cycle and identity terms: a transform gate (`model.g_transforms`) learns only from the adversarial
-        and classification terms; through these two it would learn to keep every input unturned (the identity term
-        asks exactly that of half the orientations) before it can tell an input's orientation."""
+        """G for the cycle and identity terms, which do not train a transform gate (`model.g_transforms`; it learns from
+        `gate_loss` and the adversarial and classification terms): through them it learned to keep every input
+        unturned (the identity term asks exactly that of half the orientations) before it could tell orientations."""
         if getattr(self.G, "gate", None) is not None:
             return self.G(x, c, train_gate=False)
         return self.G(x, c)
