@@ -5,7 +5,8 @@ Warm-up iterations first (the compile of `train.compile` is timed on its own), t
 loop's own cost); the figure is their median. A further pass times every D and G step on its own
 (synchronised around each). FLOPs of one iteration come from `torch.utils.flop_counter` (forward, backward
 and the penalty's double backward); the machine's limit is a large matmul timed in the same process with the
-same threads and dtype, so "% of peak" compares like with like.
+same threads and dtype, so "% of peak" compares like with like: the faster of torch.matmul and, on CPU, a product
+of the same size as a 1x1 convolution (oneDNN: on AMD CPUs with AVX-512, MKL's matmul ran at half its speed).
 
 Data: the preset's own when it is on disk, else random data of the same shape (`data="synthetic"` forces it);
 speed depends on shapes, not on pixel values.
@@ -32,20 +33,37 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, n: int | None = None, repeats: int = 5) -> float:
-    """GFLOP/s of the best of `repeats` n x n matmuls (2 n^3 FLOPs each): the machine's practical limit."""
-    n = n or (8192 if device.type == "cuda" else 2048)
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    a @ b  # warm-up
+def _best_seconds(fn, device: torch.device, repeats: int) -> float:
+    fn()  # warm-up
     best = float("inf")
     for _ in range(repeats):
         synchronize(device)
         start = time.perf_counter()
-        a @ b
+        fn()
         synchronize(device)
         best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
+    return best
+
+
+def matmul_peaks(device: torch.device, dtype: torch.dtype = torch.float32, n: int | None = None,
+                 repeats: int = 5) -> dict[str, float]:
+    """GFLOP/s of the best of `repeats` n x n matmuls (2 n^3 FLOPs each), by each library that torch may run it with:
+    `matmul` (torch.matmul: MKL/OpenBLAS on CPU, cuBLAS on CUDA) and, on CPU, `conv1x1` (a product of the same size as a
+    1x1 convolution, n channels to n over n pixels: oneDNN, which runs gankit's convolutions). On AMD CPUs with AVX-512,
+    MKL's sgemm took a path at half of oneDNN's speed (207 vs 449 GFLOP/s, 2 threads, 2026-12-01)."""
+    n = n or (8192 if device.type == "cuda" else 2048)
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    peaks = {"matmul": 2 * n**3 / _best_seconds(lambda: a @ b, device, repeats) / 1e9}
+    if device.type == "cpu":
+        x, w = a.reshape(1, n, n // 64, 64), b[:, :, None, None]  # out[o, p] = sum_c b[o, c] a[c, p]: b @ a
+        peaks["conv1x1"] = 2 * n**3 / _best_seconds(lambda: torch.nn.functional.conv2d(x, w), device, repeats) / 1e9
+    return peaks
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, n: int | None = None, repeats: int = 5) -> float:
+    """The machine's practical limit: the fastest of `matmul_peaks`."""
+    return max(matmul_peaks(device, dtype, n, repeats).values())
 
 
 class CountFlops(TorchDispatchMode):
@@ -137,7 +155,8 @@ def bench(cfg: Config, steps: int = 5, warmup: int = 2, repeats: int = 3, data: 
     flops = counter.total
 
     dtype = torch.bfloat16 if cfg.train.precision == "bf16" else torch.float32
-    peak = matmul_peak(device, dtype)
+    peaks = matmul_peaks(device, dtype)
+    peak = max(peaks.values())
     s_iter = statistics.median(times)
     data_batches = sum(s.repeat for s in trainer.train_steps if s.uses_data)
     if device.type == "cuda":
@@ -155,6 +174,7 @@ def bench(cfg: Config, steps: int = 5, warmup: int = 2, repeats: int = 3, data: 
         "ms_per_d_step": per_step.get("D"), "ms_per_g_step": per_step.get("G"),
         "images_per_s": data_batches * cfg.train.batch_size / s_iter,
         "flops_per_iter": flops, "gflops_per_s": achieved, "peak_gflops_per_s": peak, "peak_fraction": achieved / peak,
+        "peak_by_library": peaks,
         "peak_memory_mib": memory,
     }
 
@@ -191,7 +211,8 @@ def format_report(r: dict) -> str:
         f"  images/s         {r['images_per_s']:.1f}  (real images drawn per second)",
         f"  FLOPs/iteration  {r['flops_per_iter'] / 1e9:.4g} G",
         f"  achieved         {r['gflops_per_s']:.1f} GFLOP/s = {100 * r['peak_fraction']:.0f}% of a "
-        f"{r['peak_gflops_per_s']:.1f} GFLOP/s matmul",
+        f"{r['peak_gflops_per_s']:.1f} GFLOP/s matmul ("
+        + ", ".join(f"{k} {v:.0f}" for k, v in r.get("peak_by_library", {}).items()) + ")",
         f"  peak memory      {r['peak_memory_mib']:.0f} MiB" + (" (process RSS)" if r["device"] == "cpu" else ""),
     ]
     return "\n".join(lines)
