@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from gankit.config import load_config
+from gankit.train import distributed
 from gankit.train.loop import Trainer
 
 out = Path(sys.argv[1])
@@ -34,3 +35,7 @@ after = {name: [p.detach().clone() for p in m.parameters()] for name, m in modul
 torch.save({"rank": trainer.dist.rank, "world": trainer.dist.world, "weight": trainer._weight, "before": before,
             "after": after, "grads": {"D": local_grads[0], "G": local_grads[1]}},
            out / f"rank{trainer.dist.rank}.pt")
+# leave the process group as `gankit train` does: exiting with gloo's threads still up aborted a rank now and then
+# ("terminate called without an active exception", 2026-12-01)
+trainer.dist.barrier()
+distributed.shutdown()
