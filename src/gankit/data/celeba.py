@@ -70,7 +70,8 @@ def load_celeba(cfg, split):
     selected = cfg.attributes or names
     unknown = [a for a in selected if a not in names]
     if unknown:
-        raise DataError(f"data.attributes: unknown CelebA attribute '{unknown[0]}'; valid: {', '.join(names)}")
+        raise DataError(f"data.attributes: unknown CelebA attribute '{unknown[0]}'; valid in "
+                        f"{root / 'list_attr_celeba.txt'}: {', '.join(names)}")
     values = values[:, [names.index(a) for a in selected]]
     partition_file = root / "list_eval_partition.txt"
     if partition_file.is_file():
