@@ -3,9 +3,13 @@ with its `exit_code` (2 for user mistakes), never a traceback. Anything else is 
 
 
 class GankitError(Exception):
-    """Base for errors whose message is meant for the user as is."""
+    """Base for errors whose message is meant for the user as is: one line (line breaks in a message, often from a
+    library's error quoted inside it, become spaces)."""
 
     exit_code = 2
+
+    def __init__(self, message: object = "", *args):
+        super().__init__(" ".join(str(message).split()) if isinstance(message, str) else message, *args)
 
 
 class ConfigError(GankitError):

@@ -65,6 +65,8 @@ def corrupt(path: Path, how) -> None:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(file_index=st.integers(0, 2), how=damage)
 @example(file_index=0, how=("flip", [(0.203125, 0)]))  # found 2026-12-01: a NUL in the CelebA header's "Male"
+@example(file_index=0, how=("flip", [(0.0, 142)]))  # found 2026-12-01: a CIFAR pickle whose opcode asks for exabytes
+@example(file_index=0, how=("flip", [(0.0, 80)]))  # found 2026-12-01: pickle's own message had a line break
 def test_corrupted_files_give_only_gankit_errors(kind, file_index, how):
     config, _, files = FORMATS[kind]
     with tempfile.TemporaryDirectory() as tmp:

@@ -45,8 +45,11 @@ def safe_unpickle(path: Path) -> object:
         raise DataError(f"{path}: missing CIFAR-10 batch file") from None
     except RefusedPickle as err:
         raise DataError(f"{path}: {err}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, UnicodeDecodeError) as err:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, UnicodeDecodeError,
+            OverflowError) as err:
         raise DataError(f"{path}: truncated or corrupt pickle ({type(err).__name__}: {err})") from None
+    except MemoryError:  # a damaged length field (e.g. BINBYTES8's 8-byte size) asks for an impossible allocation
+        raise DataError(f"{path}: corrupt pickle (a length field asks for more memory than there is)") from None
 
 
 def _key(d: dict, name: str, path: Path):
