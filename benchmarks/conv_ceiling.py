@@ -12,24 +12,15 @@ kernels: a step also runs the norms, activations, losses, the penalty's double b
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 from torch import nn
 
-from gankit.bench import bench_data, matmul_peaks
+from gankit.bench import bench_data, best_seconds, matmul_peaks
 from gankit.config import load_config
 from gankit.families.gan import build_module
 
-
-def _best(fn, repeats: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+CPU = torch.device("cpu")
 
 
 def layer_shapes(module: nn.Module, x: torch.Tensor, *args) -> list[tuple[nn.Module, torch.Size]]:
@@ -58,8 +49,8 @@ def time_layer(layer: nn.Module, shape: torch.Size, repeats: int) -> tuple[float
         layer(x).backward(grad)
 
     with torch.no_grad():
-        forward = _best(lambda: layer(x), repeats)
-    return 2.0 * macs, forward, _best(forward_backward, repeats)
+        forward = best_seconds(lambda: layer(x), CPU, repeats)
+    return 2.0 * macs, forward, best_seconds(forward_backward, CPU, repeats)
 
 
 def main() -> int:
@@ -78,7 +69,7 @@ def main() -> int:
         shapes = layer_shapes(G, torch.randn(n, *info.shape), c) + layer_shapes(D, torch.randn(n, *info.shape))
     else:
         shapes = layer_shapes(G, torch.randn(n, cfg.model.z_dim)) + layer_shapes(D, torch.randn(n, *info.shape))
-    peak = max(matmul_peaks(torch.device("cpu")).values())
+    peak = max(matmul_peaks(CPU).values())
     print(f"{args.preset} {' '.join(args.overrides)}: {torch.get_num_threads()} threads, peak {peak:.0f} GFLOP/s\n")
     print("| layer | input | GFLOP/s forward | GFLOP/s forward + backward |")
     print("|---|---|---|---|")

@@ -33,7 +33,8 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _best_seconds(fn, device: torch.device, repeats: int) -> float:
+def best_seconds(fn, device: torch.device, repeats: int) -> float:
+    """The fastest of `repeats` calls of fn() after one warm-up call, synchronised around each."""
     fn()  # warm-up
     best = float("inf")
     for _ in range(repeats):
@@ -54,16 +55,11 @@ def matmul_peaks(device: torch.device, dtype: torch.dtype = torch.float32, n: in
     n = n or (8192 if device.type == "cuda" else 2048)
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
-    peaks = {"matmul": 2 * n**3 / _best_seconds(lambda: a @ b, device, repeats) / 1e9}
+    peaks = {"matmul": 2 * n**3 / best_seconds(lambda: a @ b, device, repeats) / 1e9}
     if device.type == "cpu":
         x, w = a.reshape(1, n, n // 64, 64), b[:, :, None, None]  # out[o, p] = sum_c b[o, c] a[c, p]: b @ a
-        peaks["conv1x1"] = 2 * n**3 / _best_seconds(lambda: torch.nn.functional.conv2d(x, w), device, repeats) / 1e9
+        peaks["conv1x1"] = 2 * n**3 / best_seconds(lambda: torch.nn.functional.conv2d(x, w), device, repeats) / 1e9
     return peaks
-
-
-def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, n: int | None = None, repeats: int = 5) -> float:
-    """The machine's practical limit: the fastest of `matmul_peaks`."""
-    return max(matmul_peaks(device, dtype, n, repeats).values())
 
 
 class CountFlops(TorchDispatchMode):

@@ -82,7 +82,8 @@ class TransformGate(nn.Module):
         return torch.stack(turned, 1)
 
     def forward(self, x: Tensor, c: Tensor, train: bool = True) -> Tensor:
-        w = self.weights(x, c) if train else self.weights(x, c).detach()
+        with torch.set_grad_enabled(train and torch.is_grad_enabled()):
+            w = self.weights(x, c)
         return (w[:, :, None, None, None] * self.candidates(x)).sum(1)
 
 
