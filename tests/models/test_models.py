@@ -131,3 +131,13 @@ def test_spectral_norm_sigma_approaches_the_top_singular_value():
         errors.append(abs(sigma - top) / top)
     assert errors[-1] < 1e-3 and errors[-1] <= errors[0]
     assert torch.linalg.matrix_norm(net[0].weight.detach(), 2).item() == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("d_norm, kernels", [("none", {4, 2, 1}), ("spectral", {4, 3})])
+def test_stargan_d_cuts_dead_taps_only_without_a_weight_reparametrization(d_norm, kernels):
+    """Spectral and weight norm see the whole kernel (its dead taps change sigma), so there D keeps it."""
+    info = DataInfo(kind="image", shape=(3, 64, 64), labels="attributes", num_classes=5)
+    cfg = ModelConfig(arch="stargan", d_dim=8, d_layers=6, d_norm=d_norm)
+    D = build_network(cfg, info, "discriminator")
+    convs = [m for m in D.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert {m.kernel_size[0] for m in convs if m is not D.cls} == kernels

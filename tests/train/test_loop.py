@@ -129,3 +129,16 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert f"run at step {step + 2}" in done.stdout, done.stdout + done.stderr
+
+
+def test_optimizer_state_shaped_unlike_its_parameter_is_refused(tmp_path, tiny_overrides):
+    """torch.optim loads moments of any shape; a checkpoint from another layout must stop at load, not mid-update."""
+    trainer = _trainer(tmp_path, tiny_overrides + ["train.steps=1"])
+    trainer.iteration()
+    state = trainer.state_dict()
+    moments = state["optimizers"][0]["state"][0] = dict(state["optimizers"][0]["state"][0])  # not the live dict
+    moments["exp_avg"] = torch.zeros(*moments["exp_avg"].shape, 2)
+    fresh = _trainer(tmp_path, tiny_overrides + ["train.steps=1"], name="fresh")
+    with pytest.raises(RunDirError, match=r"does not match this run's configuration \(optimizer state 'exp_avg' has shape"):
+        fresh.load_state_dict(state)
+    fresh.load_state_dict(trainer.state_dict())  # the same state, shapes intact, loads

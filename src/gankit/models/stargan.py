@@ -14,14 +14,15 @@ quarter turns (and mirrors); the labels in `model.g_gate_attributes` reach only 
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 from torch import Tensor, nn
 
 from gankit.data.base import DataInfo
-from gankit.nn.layers import MatmulConv2d, WholeMapConv2d
-from gankit.nn.norms import NORMS_2D
+from gankit.nn.layers import WholeMapConv2d, conv_for_size
+from gankit.nn.norms import NORMS_2D, WEIGHT_NORMS
 
 
 class ResidualBlock(nn.Module):
@@ -125,18 +126,23 @@ class StarGenerator(nn.Module):
 
 
 class StarDiscriminator(nn.Module):
-    def __init__(self, channels: int, size: int, c_dim: int, dim: int = 64, repeat: int | None = None):
+    def __init__(self, channels: int, size: int, c_dim: int, dim: int = 64, repeat: int | None = None,
+                 crop_dead_taps: bool = True):
         super().__init__()
         repeat = repeat or int(math.log2(size)) - 1
         if size % 2 ** repeat or size // 2 ** repeat < 1:
             raise ValueError(f"stargan D with {repeat} stride-2 layers needs an image size divisible by {2 ** repeat}, got {size}")
         layers: list[nn.Module] = []
         width = channels
+        # `crop_dead_taps`: kernel taps that only ever read zero padding at this image size are left out (same
+        # function, same initial draws; at 64 px the last layer keeps 2x2 of its 4x4 taps). Off where a weight
+        # reparametrization (spectral, weight norm) would see the whole kernel.
+        conv = functools.partial(conv_for_size, crop=crop_dead_taps)
         for i in range(repeat):
-            layers += [MatmulConv2d(width, dim * 2 ** i, 4, 2, 1), nn.LeakyReLU(0.01)]
+            layers += [conv(width, dim * 2 ** i, 4, 2, 1, size // 2 ** i), nn.LeakyReLU(0.01)]
             width = dim * 2 ** i
         self.main = nn.Sequential(*layers)
-        self.src = nn.Conv2d(width, 1, 3, 1, 1, bias=False)
+        self.src = conv(width, 1, 3, 1, 1, size // 2 ** repeat, bias=False)
         self.cls = WholeMapConv2d(width, c_dim, size // 2 ** repeat, bias=False)  # a matmul: 1x1 output
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -161,4 +167,5 @@ def stargan_generator(cfg, info: DataInfo) -> nn.Module:
 
 
 def stargan_discriminator(cfg, info: DataInfo) -> nn.Module:
-    return StarDiscriminator(info.shape[0], info.shape[1], _attributes(info), cfg.d_dim, cfg.d_layers)
+    return StarDiscriminator(info.shape[0], info.shape[1], _attributes(info), cfg.d_dim, cfg.d_layers,
+                             crop_dead_taps=cfg.d_norm not in WEIGHT_NORMS)

@@ -160,6 +160,7 @@ class Trainer:
                 module.load_state_dict(state["modules"][name])
             for opt, opt_state in zip(self.optimizers, state["optimizers"], strict=True):
                 opt.load_state_dict(opt_state)
+                _check_state_shapes(opt)
             if self.ema is not None:
                 self.ema.load_state_dict(state["ema"])
             self.sampler.load_state_dict(state["sampler"])
@@ -374,3 +375,13 @@ def _main_thread() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()
+
+
+def _check_state_shapes(opt: torch.optim.Optimizer) -> None:
+    """torch loads an optimizer's state without comparing shapes; a moment shaped unlike its parameter (a
+    checkpoint from another model layout) would fail later inside the update, or not at all."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for key, value in opt.state.get(p, {}).items():
+                if torch.is_tensor(value) and value.dim() > 0 and value.shape != p.shape:
+                    raise ValueError(f"optimizer state '{key}' has shape {tuple(value.shape)}, its parameter {tuple(p.shape)}")
