@@ -66,9 +66,10 @@ def main() -> int:
     if results:
         r = results[0]
         peaks = ", ".join(f"{x['peak_gflops_per_s']:.0f}" for x in results)
-        lines += ["", f"{r['device_name']}, {r['threads']} threads, torch {r['torch']}, {r['date']}; peak = the best "
-                      f"of 5 fp32 2048² matmuls in the same process, by torch.matmul or as a 1x1 convolution (oneDNN), "
-                      f"whichever is faster ({peaks} GFLOP/s)."]
+        settings = f" Settings: {' '.join(args.overrides)}." if args.overrides else ""
+        lines += ["", f"{r['device_name']}, {r['threads']} threads, torch {r['torch']}, {r['date']}; peak = the fastest "
+                      f"dense product in the same process, best of 5 each: torch.matmul and, on CPU, oneDNN's 1x1 "
+                      f"(NCHW, NHWC) and 3x3 (NHWC) convolutions (`gankit.bench.matmul_peaks`; {peaks} GFLOP/s).{settings}"]
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

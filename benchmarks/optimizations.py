@@ -10,7 +10,8 @@ the fused one), `sync_each_step` (read every loss back to the host after every s
 (StarGAN D's few-row convolutions as convolutions, not matmuls over patches), `d_separate` (StarGAN D runs real and
 fake batches in two passes), `jemalloc` (the process under jemalloc with page purging off, via LD_PRELOAD: no page
 faults for large tensors freed and allocated again every step), `full_kernel` (StarGAN D keeps the kernel taps that
-only ever read zero padding, e.g. 12 of 16 in the last layer at 64 px).
+only ever read zero padding, e.g. 12 of 16 in the last layer at 64 px), `instance_norm` (torch's InstanceNorm2d
+instead of gankit's GroupNorm with one group per channel).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from pathlib import Path
 SETTINGS = {"channels_last": ["train.channels_last=true"], "bf16": ["train.precision=bf16"],
             "compile": ["train.compile=true"]}
 VARIANTS = ["shipped", "adam_foreach", "sync_each_step", "cls_as_conv", "conv_not_matmul", "d_separate", "full_kernel",
-            "jemalloc", "channels_last", "bf16", "compile"]
+            "instance_norm", "jemalloc", "channels_last", "bf16", "compile"]
 JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"  # Debian's libjemalloc2
 ENV = {"jemalloc": {"LD_PRELOAD": JEMALLOC, "MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1"}}
 
@@ -57,6 +58,10 @@ def patch(variant: str) -> None:
         from gankit.nn.layers import MatmulConv2d
 
         MatmulConv2d.max_rows = 0
+    elif variant == "instance_norm":
+        from gankit.nn.norms import NORMS_2D
+
+        NORMS_2D._items["instance"] = lambda channels: nn.InstanceNorm2d(channels, affine=True)
     elif variant == "full_kernel":
         from gankit.nn.layers import TapCroppedConv2d
 

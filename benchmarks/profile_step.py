@@ -25,7 +25,8 @@ def main() -> int:
     from gankit.config import load_config, replace
     from gankit.train.loop import Trainer
 
-    cfg = replace(load_config(args.preset, args.overrides + [f"train.device={args.device}"]), {"eval.every": 0})
+    cfg = replace(load_config(args.preset, args.overrides + [f"train.device={args.device}"]),
+                  {"eval.every": 0, "eval.schedule": "train"})  # as gankit bench: no evaluator, no Inception weights
     dataset, _ = bench_data(cfg, "auto")
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(cfg, tmp, progress=False, data=dataset)

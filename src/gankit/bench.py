@@ -4,9 +4,10 @@ Warm-up iterations first (the compile of `train.compile` is timed on its own), t
 `steps` whole iterations each (one n_critic x D + G iteration, synchronised only at the ends: the training
 loop's own cost); the figure is their median. A further pass times every D and G step on its own
 (synchronised around each). FLOPs of one iteration come from `torch.utils.flop_counter` (forward, backward
-and the penalty's double backward); the machine's limit is a large matmul timed in the same process with the
-same threads and dtype, so "% of peak" compares like with like: the faster of torch.matmul and, on CPU, a product
-of the same size as a 1x1 convolution (oneDNN: on AMD CPUs with AVX-512, MKL's matmul ran at half its speed).
+and the penalty's double backward); the machine's limit is the fastest of a few dense products timed in the same
+process with the same threads and dtype, so "% of peak" compares like with like: torch.matmul and, on CPU, oneDNN's
+1x1 and 3x3 convolutions (on AMD CPUs with AVX-512, MKL's matmul ran at 40 % of oneDNN's 3x3 convolution; see
+`matmul_peaks`).
 
 Data: the preset's own when it is on disk, else random data of the same shape (`data="synthetic"` forces it);
 speed depends on shapes, not on pixel values.
@@ -48,17 +49,28 @@ def best_seconds(fn, device: torch.device, repeats: int) -> float:
 
 def matmul_peaks(device: torch.device, dtype: torch.dtype = torch.float32, n: int | None = None,
                  repeats: int = 5) -> dict[str, float]:
-    """GFLOP/s of the best of `repeats` n x n matmuls (2 n^3 FLOPs each), by each library that torch may run it with:
-    `matmul` (torch.matmul: MKL/OpenBLAS on CPU, cuBLAS on CUDA) and, on CPU, `conv1x1` (a product of the same size as a
-    1x1 convolution, n channels to n over n pixels: oneDNN, which runs gankit's convolutions). On AMD CPUs with AVX-512,
-    MKL's sgemm took a path at half of oneDNN's speed (207 vs 449 GFLOP/s, 2 threads, 2026-12-01)."""
+    """GFLOP/s of the best of `repeats` products, by each library and layout torch may run one with: `matmul`
+    (n x n by n x n, torch.matmul: MKL/OpenBLAS on CPU, cuBLAS on CUDA) and, on CPU, the same product as a 1x1
+    convolution (n channels to n over n pixels: oneDNN, which runs gankit's convolutions) in NCHW (`conv1x1`) and
+    NHWC (`conv1x1_nhwc`) layout, and `conv3x3_nhwc` (n/8 channels to n/8 over 16 x 32 x 32 pixels, 3x3 taps), the
+    densest of them. On an AMD CPU with AVX-512 (2 threads, 2026-12-01) MKL's sgemm ran at ~210 GFLOP/s, the 1x1
+    convolutions at 330-450 (unsteady) and the 3x3 one at 505-525: the peak is the fastest, since each is
+    something the machine demonstrably does."""
     n = n or (8192 if device.type == "cuda" else 2048)
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     peaks = {"matmul": 2 * n**3 / best_seconds(lambda: a @ b, device, repeats) / 1e9}
     if device.type == "cpu":
+        conv, nhwc = torch.nn.functional.conv2d, torch.channels_last
         x, w = a.reshape(1, n, n // 64, 64), b[:, :, None, None]  # out[o, p] = sum_c b[o, c] a[c, p]: b @ a
-        peaks["conv1x1"] = 2 * n**3 / best_seconds(lambda: torch.nn.functional.conv2d(x, w), device, repeats) / 1e9
+        peaks["conv1x1"] = 2 * n**3 / best_seconds(lambda: conv(x, w), device, repeats) / 1e9
+        x, w = x.contiguous(memory_format=nhwc), w.contiguous(memory_format=nhwc)
+        peaks["conv1x1_nhwc"] = 2 * n**3 / best_seconds(lambda: conv(x, w), device, repeats) / 1e9
+        c = n // 8
+        x = torch.randn(16, c, 32, 32, dtype=dtype).contiguous(memory_format=nhwc)
+        w = torch.randn(c, c, 3, 3, dtype=dtype).contiguous(memory_format=nhwc)
+        flops = 2 * 16 * c * c * 9 * 32 * 32
+        peaks["conv3x3_nhwc"] = flops / best_seconds(lambda: conv(x, w, padding=1), device, repeats) / 1e9
     return peaks
 
 
@@ -207,7 +219,7 @@ def format_report(r: dict) -> str:
         f"  images/s         {r['images_per_s']:.1f}  (real images drawn per second)",
         f"  FLOPs/iteration  {r['flops_per_iter'] / 1e9:.4g} G",
         f"  achieved         {r['gflops_per_s']:.1f} GFLOP/s = {100 * r['peak_fraction']:.0f}% of a "
-        f"{r['peak_gflops_per_s']:.1f} GFLOP/s matmul ("
+        f"{r['peak_gflops_per_s']:.1f} GFLOP/s peak ("
         + ", ".join(f"{k} {v:.0f}" for k, v in r.get("peak_by_library", {}).items()) + ")",
         f"  peak memory      {r['peak_memory_mib']:.0f} MiB" + (" (process RSS)" if r["device"] == "cpu" else ""),
     ]

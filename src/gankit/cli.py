@@ -233,7 +233,7 @@ def metrics_command(input1, input2, fid, kid, isc, prc, fd_extractor, as_json, i
 @click.option("--set", "overrides", multiple=True, metavar="KEY.SUB=VALUE", help="Override a config value (repeatable).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the figures to this JSON file.")
 def bench(preset, device, steps, repeats, warmup, data, threads, overrides, json_path) -> None:
-    """Time PRESET's training iteration: s/iteration, ms per D and G step, images/s, FLOPs, % of a matmul peak."""
+    """Time PRESET's training iteration: s/iteration, ms per D and G step, images/s, FLOPs, % of a measured peak."""
     import json
 
     from gankit.bench import bench as run_bench

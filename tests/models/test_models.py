@@ -141,3 +141,23 @@ def test_stargan_d_cuts_dead_taps_only_without_a_weight_reparametrization(d_norm
     D = build_network(cfg, info, "discriminator")
     convs = [m for m in D.modules() if isinstance(m, torch.nn.Conv2d)]
     assert {m.kernel_size[0] for m in convs if m is not D.cls} == kernels
+
+
+def test_instance_norm_is_torchs_instance_norm_and_loads_its_weights():
+    from gankit.nn.norms import NORMS_2D
+
+    torch.manual_seed(0)
+    ref = torch.nn.InstanceNorm2d(6, affine=True)
+    with torch.no_grad():
+        ref.weight.uniform_(0.5, 1.5), ref.bias.uniform_(-1, 1)
+    norm = NORMS_2D.get("instance")(6)
+    norm.load_state_dict(ref.state_dict())
+    x = (3 * torch.randn(4, 6, 5, 7) + torch.arange(6.0).view(1, 6, 1, 1)).requires_grad_(True)
+    out, expected = norm(x), ref(x)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(out)
+    for a, b in zip(torch.autograd.grad(out, (x, norm.weight, norm.bias), g),
+                    torch.autograd.grad(expected, (x, ref.weight, ref.bias), g)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    norm.eval()  # no running statistics: the same in eval mode
+    torch.testing.assert_close(norm(x), expected, rtol=1e-5, atol=1e-5)
