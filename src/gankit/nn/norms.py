@@ -26,8 +26,8 @@ NORMS_1D.register("batch")(lambda features: nn.BatchNorm1d(features))
 NORMS_1D.register("layer")(lambda features: nn.LayerNorm(features))
 # Instance norm (StarGAN): affine, no running statistics, so a translation does not depend on train/eval mode.
 # Computed as GroupNorm with one group per channel: the same statistics, eps and parameters (`weight`, `bias`, so
-# nn.InstanceNorm2d's state dicts load); on CPU StarGAN's card iteration ran 1.03x (64 px) and 1.07x (128 px) as
-# fast as with nn.InstanceNorm2d, which normalizes a (1, N*C, H, W) view with batch norm (BENCHMARKS.md).
+# nn.InstanceNorm2d's state dicts load). One norm alone runs 1.2-4x faster on CPU than nn.InstanceNorm2d, which
+# normalizes a (1, N*C, H, W) view with batch norm; whole StarGAN iterations 1.00-1.10x (BENCHMARKS.md).
 # On (N, F) features there is nothing to normalize per instance: the identity.
 NORMS_2D.register("instance")(lambda channels: nn.GroupNorm(channels, channels, affine=True))
 NORMS_1D.register("instance")(lambda features: nn.Identity())
