@@ -46,6 +46,17 @@ def test_eval_writes_scores_with_protocol(digits_run, capsys):
     assert "step 4: fd" in capsys.readouterr().out
 
 
+def test_eval_threads_option_sets_torchs_thread_count(digits_run):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert main(["eval", str(digits_run), "--metrics", "fd", "--threads", "1", *EVAL]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert main(["eval", str(digits_run), "--threads", "0"]) == 2  # click's range check: a usage error
+
+
 def test_eval_after_train_covers_every_checkpoint(digits_run):
     assert main(["eval", str(digits_run), "--metrics", "fd", "--checkpoint", "all", *EVAL]) == 0
     results = json.loads((digits_run / "eval.json").read_text())["results"]

@@ -148,12 +148,18 @@ def export(run_dir, fmt, out, tolerance) -> None:
 @click.option("--inception-weights", type=click.Path(path_type=Path), help="FID Inception weights file.")
 @click.option("--seed", type=int, help="Seed of the generated noise.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: torch's, one per core).")
 def eval_command(run_dir, metrics, num_samples, num_real, reference, runs, checkpoint, watch, poll, extractor,
-                 inception_weights, seed, device) -> None:
+                 inception_weights, seed, device, threads) -> None:
     """Score RUN_DIR's generator(s) and write eval.json and scores.csv."""
+    import torch
+
     from gankit.evaluate import evaluate_run
     from gankit.metrics.suite import METRICS
     from gankit.train.loop import resolve_device
+
+    if threads:  # e.g. scoring beside a training run that holds the other cores
+        torch.set_num_threads(threads)
 
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     for name in names or []:
