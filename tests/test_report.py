@@ -46,13 +46,16 @@ def test_training_writes_a_self_contained_report(run_with_report):
     assert "not evaluated yet" in page and "name: wgan_gp_digits" in page
 
 
-def test_eval_refreshes_the_report_with_its_table_and_stamp(run_with_report, capsys, monkeypatch):
+def test_eval_refreshes_the_report_with_its_table_and_protocol(run_with_report, capsys, monkeypatch):
     assert main(["eval", str(run_with_report), "--num-samples", "64", "--num-real", "64", "--metrics", "fd"]) == 0
     out = capsys.readouterr().out
     assert f"report: {run_with_report / REPORT_NAME}" in out
     page = (run_with_report / REPORT_NAME).read_text()
     fd = json.loads((run_with_report / "eval.json").read_text())["results"]["12"]["scores"]["fd"]["mean"]
-    assert f"<td>{fd:.4g}</td>" in page and "protocol: {" in page and "not evaluated yet" not in page
+    assert f"<td>{fd:.4g}</td>" in page and "not evaluated yet" not in page
+    # the protocol as a key | value table, nested keys dotted
+    assert "<table class='protocol'>" in page and "<tr><td>metrics</td><td>fd</td></tr>" in page
+    assert "<tr><td>fake_items_per_run</td><td>64</td></tr>" in page and "<td>reference_data.name</td>" in page
     assert "<h2>Metric curves</h2>" not in page  # one scored checkpoint: a table row, no curve
 
 

@@ -68,6 +68,74 @@ def test_networks_follow_the_card_layout():
     assert G.net[0].in_channels == 3 + 5 and all(m.bias is None for m in G.modules() if isinstance(m, torch.nn.Conv2d))
 
 
+# the card's D at 16 px (3 stride-2 layers): these names are in every checkpoint saved before model.d_norm was wired
+CARD_D_NAMES = ["main.0.weight", "main.0.bias", "main.2.weight", "main.2.bias", "main.4.weight", "main.4.bias", "src.weight",
+                "cls.weight"]
+
+
+@pytest.mark.parametrize("norm", ["none", "layer", "instance", "spectral", "weight"])
+def test_every_d_norm_reaches_the_patchgan_d(norm):
+    from torch.nn.utils import parametrize
+
+    from gankit.families.gan import build_module
+
+    D = build_module(load_config("stargan_attrdigits", TINY + [f"model.d_norm={norm}"]), info_for(16), "discriminator")
+    layers = list(D.main)
+    convs = [i for i, m in enumerate(layers) if isinstance(m, torch.nn.Conv2d)]
+    feature_norms = [m for m in layers if isinstance(m, torch.nn.GroupNorm)]
+    if norm == "none":
+        assert list(D.state_dict()) == CARD_D_NAMES and not feature_norms
+    if norm in ("layer", "instance"):
+        # after every strided conv but the first, before its LeakyReLU: conv, [norm,] LeakyReLU
+        kinds = {torch.nn.Conv2d: "conv", torch.nn.GroupNorm: "norm", torch.nn.LeakyReLU: "relu"}
+        order = [next(name for kind, name in kinds.items() if isinstance(m, kind)) for m in layers]
+        assert order == ["conv", "relu", "conv", "norm", "relu", "conv", "norm", "relu"]
+        groups = [1, 1] if norm == "layer" else [16, 32]  # layer: over (C, H, W); instance: each channel over (H, W)
+        assert [(m.num_groups, m.num_channels) for m in feature_norms] == list(zip(groups, [16, 32]))
+    if norm in ("spectral", "weight"):
+        kind = "_SpectralNorm" if norm == "spectral" else "_WeightNorm"
+        weighted = [layers[i] for i in convs] + [D.src, D.cls]
+        assert all(type(m.parametrizations.weight[0]).__name__ == kind for m in weighted) and not feature_norms
+        assert not any(type(m).__name__ == "TapCroppedConv2d" for m in weighted)  # the norm sees the whole kernel
+    else:
+        assert not any(parametrize.is_parametrized(m) for m in D.modules())
+    src, cls = D(torch.randn(4, 3, 16, 16))
+    assert src.shape == (4, 1, 2, 2) and cls.shape == (4, 6) and torch.isfinite(src).all()
+    src.sum().backward()
+
+
+def test_default_d_loads_a_checkpoint_of_the_card_d():
+    old = StarDiscriminator(3, 16, 6, dim=8)  # as built before model.d_norm was read
+    D = StarDiscriminator(3, 16, 6, dim=8, norm="none")
+    D.load_state_dict(old.state_dict())  # strict: the same names and shapes
+    x = torch.randn(2, 3, 16, 16)
+    torch.testing.assert_close(D(x), old(x))
+
+
+@pytest.mark.parametrize("norm, message", [
+    ("batch", "model.d_norm 'batch' is not supported by the stargan discriminator: it scores real and fake images as one "
+              "batch, whose statistics would mix them, and batch statistics couple the images of a gradient penalty "
+              "(loss.penalty); valid: none, layer, instance, spectral, weight"),
+    ("group", "model.d_norm 'group' is not supported by the stargan discriminator; valid: none, layer, instance, spectral, weight"),
+])
+def test_unsupported_d_norms_are_one_line_config_errors(norm, message):
+    from gankit.families.gan import build_module
+
+    with pytest.raises(ConfigError) as err:
+        build_module(load_config("stargan_attrdigits", TINY + [f"model.d_norm={norm}"]), info_for(16), "discriminator")
+    assert str(err.value) == f"model.arch 'stargan' (discriminator): {message}"
+
+
+def test_instance_norm_on_a_1x1_map_is_refused():
+    from gankit.families.gan import build_module
+
+    with pytest.raises(ConfigError, match=r"model.d_norm 'instance' normalizes each channel over its map, and D's last map is 1x1"):
+        build_module(load_config("stargan_attrdigits", TINY + ["model.d_norm=instance", "model.d_layers=4"]), info_for(16),
+                     "discriminator")
+    # layer norm at 1x1 normalizes over the channels: allowed
+    build_module(load_config("stargan_attrdigits", TINY + ["model.d_norm=layer", "model.d_layers=4"]), info_for(16), "discriminator")
+
+
 @pytest.mark.parametrize("kind,count", [("quarter_turns", 4), ("dihedral", 8)])
 def test_transform_gate_turns_its_input_exactly(kind, count):
     gate = TransformGate(3, 6, kind)
@@ -252,7 +320,9 @@ def test_translate_command_rows_targets_and_errors(tmp_path, capsys):
     from PIL import Image
 
     from gankit.cli import main
+    from gankit.data.image_io import make_grid
     from gankit.translation import parse_targets
+    from test_translation_grid import assert_labelled, split_header
 
     assert parse_targets(["red,rotated", ""], ATTRIBUTES).tolist() == [[1, 0, 0, 0, 0, 1], [0] * 6]
     run = tmp_path / "run"
@@ -260,13 +330,19 @@ def test_translate_command_rows_targets_and_errors(tmp_path, capsys):
                  *sum((["--set", o] for o in TINY), [])]) == 0
     assert main(["translate", str(run), "--split", "test", "--num", "3", "--out", str(tmp_path / "grid.png"),
                  "--per-image", str(tmp_path / "rows")]) == 0
-    # 3 rows of [input + 6 targets] of 16 px with 2 px padding
-    assert np.asarray(Image.open(tmp_path / "grid.png")).shape[:2] == (3 * 18 + 2, 7 * 18 + 2)
+    # 3 rows of [input + 6 targets] of 16 px with 2 px padding, enlarged 4x as the training grids, under a header
+    header, grid = split_header(np.asarray(Image.open(tmp_path / "grid.png")), 3, 7, 16, 4)
+    assert_labelled(header, 7, 16, 4)
+    first = load_dataset(load_config("stargan_attrdigits", TINY).data, "test").get(torch.arange(1))["x"]
+    assert np.array_equal(grid[8:72, 8:72], make_grid(first, padding=0).repeat(4, axis=0).repeat(4, axis=1))
     assert sorted(p.name for p in (tmp_path / "rows").iterdir()) == ["00000.png", "00001.png", "00002.png"]
+    row_header, _ = split_header(np.asarray(Image.open(tmp_path / "rows" / "00001.png")), 1, 7, 16, 4)
+    assert np.array_equal(row_header, header)  # the same labels over each row alone
     single = tmp_path / "one.png"
     Image.fromarray(np.full((20, 20, 3), 200, np.uint8)).save(single)
     assert main(["translate", str(run), "--input", str(single), "--targets", "green,thick", "--out", str(tmp_path / "g.png")]) == 0
-    assert np.asarray(Image.open(tmp_path / "g.png")).shape[:2] == (18 + 2, 2 * 18 + 2)
+    header, _ = split_header(np.asarray(Image.open(tmp_path / "g.png")), 1, 2, 16, 4)
+    assert_labelled(header, 2, 16, 4)
     capsys.readouterr()
     assert main(["translate", str(run), "--input", str(single), "--targets", "purple", "--out", str(tmp_path / "x.png")]) == 2
     assert "unknown attribute 'purple'; valid: red, green" in capsys.readouterr().err

@@ -1,8 +1,9 @@
 """`report.html`: one self-contained page per run or study (every picture inlined, no script, opens offline).
 
-A run's page: its state, the eval table with the protocol stamp, loss and metric curves (matplotlib), sample
-grids over training (StarGAN: translation grids), the family's extras (AdaGAN: a scatter plot per boosting step
-and the coverage/likelihood curves; Improved-GAN: the accuracy curve) and the resolved config. A study's page:
+A run's page: its state (and every resume), the eval table with its protocol, loss and metric curves (matplotlib),
+sample grids over training (StarGAN: translation grids), the family's extras (AdaGAN: a scatter plot per boosting
+step and the coverage/likelihood curves; Improved-GAN: the accuracy curve) and the resolved config's sections that
+the family reads. A study's page:
 the trial table, the summary, the per-score plots and a link to each trial's own page.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from gankit import __version__
 from gankit.errors import RunDirError
@@ -34,7 +36,7 @@ pre{background:#f7f7f7;padding:10px;font-size:.8em;overflow-x:auto;border:1px so
 figure{display:inline-block;margin:6px 10px 6px 0;vertical-align:top} figcaption{font-size:.8em;color:#555;text-align:center}
 img{image-rendering:pixelated;max-width:100%;border:1px solid #e4e4e4} .plot img{image-rendering:auto;border:none}
 .wide{overflow-x:auto}
-.stamp{font-family:monospace;font-size:.78em;color:#444;background:#fafafa;border:1px dashed #ccc;padding:6px;word-break:break-all}
+table.protocol td{text-align:left;font-family:monospace;word-break:break-all} table.protocol caption{text-align:left;color:#555}
 """
 
 
@@ -102,6 +104,22 @@ def _read_jsonl(path: Path) -> list[dict]:
     return [r for r in records if isinstance(r, dict)]
 
 
+# The config sections each family reads. This belongs with the families (each package declaring its own sections)
+# and should move there; until then the report keeps the mapping.
+_GAN_SECTIONS = ("data", "model", "loss", "optim", "train", "eval")
+FAMILY_SECTIONS = {"gan": _GAN_SECTIONS, "adagan": (*_GAN_SECTIONS, "boost"),
+                   "improved_gan": ("data", "model", "optim", "train", "eval", "ssl"),  # its losses are its own: no `loss`
+                   "stargan": (*_GAN_SECTIONS, "stargan")}
+
+
+def used_sections(cfg_dict: dict) -> list[str]:
+    """The config sections (the mapping-valued keys of `cfg_dict`, in their order) that the run's family reads;
+    every section for a family not in FAMILY_SECTIONS."""
+    sections = [key for key, value in cfg_dict.items() if isinstance(value, dict)]
+    used = FAMILY_SECTIONS.get(cfg_dict.get("family"))
+    return sections if used is None else [key for key in sections if key in used]
+
+
 def _number(value) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -112,7 +130,7 @@ def train_series(records: list[dict]) -> dict[str, tuple[list[float], list[float
     """Per logged key (losses, accuracies, it/s): the steps and finite values of the training log."""
     series: dict[str, tuple[list[float], list[float]]] = {}
     for record in records:
-        if "eval" in record or "step" not in record:
+        if "eval" in record or "event" in record or "step" not in record:  # scores and events (resume) carry no losses
             continue
         for key, value in record.items():
             if key not in SKIP_KEYS and (v := _number(value)) is not None:
@@ -127,6 +145,8 @@ def eval_series(records: list[dict], eval_json: dict | None) -> dict[str, tuple[
     """Scores over training: evaluations logged during training, then eval.json's per checkpoint (same step: eval.json wins)."""
     points: dict[str, dict[float, float]] = {}
     for record in records:
+        if "event" in record:
+            continue
         for key, value in (record.get("eval") or {}).items():
             if (v := _number(value)) is not None:
                 points.setdefault(key, {})[record["step"]] = v
@@ -158,10 +178,51 @@ def _eval_table(eval_json: dict) -> str:
         for label, ref_scores in (result.get("reference_translators") or {}).items():
             rows.append(f"<tr><td>{html.escape(label)} (reference)</td>"
                         + "".join(f"<td>{cell(ref_scores.get(n))}</td>" for n in names) + "</tr>")
-    stamp = json.dumps(eval_json.get("protocol", {}), sort_keys=True)
     written = eval_json.get("written")
-    return (f"<div class='wide'><table>{head}{''.join(rows)}</table></div><div class='stamp'>protocol: {html.escape(stamp)}"
-            + (f"<br>written: {html.escape(str(written))}" if written else "") + "</div>")
+    return (f"<div class='wide'><table>{head}{''.join(rows)}</table></div>{_protocol_tables(eval_json)}"
+            + (f"<p class='meta'>written: {html.escape(str(written))}</p>" if written else ""))
+
+
+def flatten(mapping: dict, prefix: str = "") -> dict[str, object]:
+    """Nested dicts -> one level with dotted keys ({'a': {'b': 1}} -> {'a.b': 1}); an empty dict stays a value."""
+    flat: dict[str, object] = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict) and value:
+            flat |= flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _protocol_tables(eval_json: dict) -> str:
+    """A key | value table per distinct protocol: each result's own `protocol`, else eval.json's; results that share
+    one share its table, captioned with their checkpoints."""
+    default = eval_json.get("protocol") if isinstance(eval_json.get("protocol"), dict) else {}
+    groups: dict[str, tuple[dict, list[str]]] = {}
+    results = (eval_json.get("results") or {}).items()
+    for step, result in sorted(results, key=lambda kv: int(kv[0]) if str(kv[0]).isdigit() else -1):
+        own = result.get("protocol") if isinstance(result, dict) else None
+        protocol = own if isinstance(own, dict) else default
+        groups.setdefault(json.dumps(protocol, sort_keys=True), (protocol, []))[1].append(str(step))
+    tables = []
+    for protocol, steps in groups.values():
+        if not protocol:
+            continue
+        caption = "protocol" if len(groups) == 1 else "protocol of " + ", ".join(f"step {s}" for s in steps)
+        rows = "".join(f"<tr><td>{html.escape(key)}</td><td>{html.escape(_plain(value))}</td></tr>"
+                       for key, value in flatten(protocol).items())
+        tables.append(f"<div class='wide'><table class='protocol'><caption>{html.escape(caption)}</caption>"
+                      f"<tr><th>key</th><th>value</th></tr>{rows}</table></div>")
+    return "".join(tables)
+
+
+def _plain(value) -> str:
+    """A protocol value as text: strings as they are, lists of plain values comma-separated, anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
+        return ", ".join(map(str, value))
+    return json.dumps(value, sort_keys=True)
 
 
 def _grid_section(folder: Path, title: str, note: str, width: int = 270) -> str:
@@ -206,13 +267,27 @@ def _ssl_section(series: dict, evals: dict) -> str:
     return "<h2>Semi-supervised accuracy</h2>" + _img(_curves_png(acc, "classifier accuracy"), plot=True)
 
 
+def _when(seconds) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds)) if _number(seconds) is not None else "time unknown"
+
+
+def resume_lines(records: list[dict]) -> list[str]:
+    """'resumed at step N (date)' for each resume record of the log (`{"event": "resume", "step", "from", "time"}`)."""
+    lines = []
+    for record in records:
+        if record.get("event") == "resume":
+            step = record.get("step")
+            line = f"resumed at step {step if isinstance(step, int) else '?'} ({_when(record.get('time'))})"
+            lines.append(line + (f" from {record['from']}" if isinstance(record.get("from"), str) else ""))
+    return lines
+
+
 def _status_line(run_dir: Path) -> str:
     try:
         status = json.loads((run_dir / "status.json").read_text())
     except (OSError, json.JSONDecodeError):
         return "status unknown"
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(status.get("updated", 0)))
-    return f"{status.get('state', '?')} at step {status.get('step', '?')} (updated {when})"
+    return f"{status.get('state', '?')} at step {status.get('step', '?')} (updated {_when(status.get('updated', 0))})"
 
 
 def run_report(run_dir: Path) -> str:
@@ -228,6 +303,8 @@ def run_report(run_dir: Path) -> str:
     parts = [f"<h1>{html.escape(cfg.name)} <span class='meta'>({html.escape(cfg.family)})</span></h1>",
              f"<p class='meta'>{html.escape(str(run_dir))} · {html.escape(_status_line(run_dir))} · "
              f"gankit {__version__} · report written {time.strftime('%Y-%m-%d %H:%M')}</p>"]
+    if resumes := resume_lines(records):
+        parts.append("<ul class='meta'>" + "".join(f"<li>{html.escape(line)}</li>" for line in resumes) + "</ul>")
     if cfg.description:
         parts.append(f"<p>{html.escape(cfg.description)}</p>")
     parts.append("<h2>Evaluation</h2>" + (_eval_table(eval_json) if eval_json else
@@ -245,14 +322,24 @@ def run_report(run_dir: Path) -> str:
         parts.append(_grid_section(run_dir / "samples", "Translation grids over training",
                                    "each row: a training image, then its translation to every target domain", 540))
         translations = sorted(run_dir.glob("translat*.png"))
-        parts += [_file_img(p, p.name, 560) for p in translations]
+        parts += [_file_img(p, p.name) for p in translations]  # `gankit translate` enlarges and labels its own grids
     else:
         parts.append(_grid_section(run_dir / "samples", "Samples over training", "fixed noise, same grid at every step"))
     if "it_per_s" in series:
         x, y = series["it_per_s"]
         parts.append(f"<p class='meta'>speed: median {np.median(y):.2f} G iterations/s over {len(y)} log lines</p>")
-    parts.append(f"<h2>Resolved config</h2><pre>{html.escape(cfg.to_yaml())}</pre>")
+    parts.append(_config_section(cfg.to_dict()))
     return _page(f"gankit report: {cfg.name}", parts)
+
+
+def _config_section(cfg_dict: dict) -> str:
+    """The resolved config: its top-level values and the sections the family reads (the rest are named only)."""
+    used = used_sections(cfg_dict)
+    shown = {k: v for k, v in cfg_dict.items() if not isinstance(v, dict) or k in used}
+    unused = [k for k, v in cfg_dict.items() if isinstance(v, dict) and k not in used]
+    note = (f"<p class='meta'>not read by family {html.escape(str(cfg_dict.get('family')))}, so left out: "
+            f"{html.escape(', '.join(unused))}</p>") if unused else ""
+    return f"<h2>Resolved config</h2>{note}<pre>{html.escape(yaml.safe_dump(shown, sort_keys=False, width=1000))}</pre>"
 
 
 # ---------------------------------------------------------------- a study

@@ -28,6 +28,7 @@ from gankit.errors import ConfigError
 from gankit.families.stargan import target_domains
 from gankit.metrics.fid import fid_from_features
 from gankit.metrics.translation import attribute_scores
+from gankit.viz import save_samples
 
 Translator = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -152,6 +153,20 @@ def parse_targets(specs: list[str], names: tuple[str, ...]) -> torch.Tensor:
     return torch.tensor(rows)
 
 
+def column_labels(info, c_org: torch.Tensor | None = None, specs: list[str] | None = None) -> list[str]:
+    """'input', then a name per target column: for `--targets` specs the attributes each turns on ('none' for an empty
+    one); for `target_domains` of the inputs' attributes `c_org` (N, A), the attribute switched on ('+Blond_Hair') for
+    an exclusive group, else the one flipped: '+Male' where every input lacks it, '-Male' where all have it, 'flip Male'."""
+    if specs:
+        return ["input"] + [", ".join(a.strip() for a in spec.split(",") if a.strip()) or "none" for spec in specs]
+    grouped = {i for group in info.exclusive for i in group}
+    labels = ["input"]
+    for i, name in enumerate(info.label_names):
+        values = set(c_org[:, i].tolist())
+        labels.append(f"+{name}" if i in grouped or values == {0.0} else f"-{name}" if values == {1.0} else f"flip {name}")
+    return labels
+
+
 def _read_inputs(path: Path, cfg, info) -> torch.Tensor:
     from gankit.data.image_io import IMAGE_SUFFIXES, read_image
     from gankit.data.transforms import prepare_images
@@ -188,8 +203,9 @@ def _estimate_attributes(run_dir: Path, cfg, info, x: torch.Tensor) -> torch.Ten
 @torch.no_grad()
 def translate_images(run_dir: Path, out: Path, input_path: Path | None = None, split: str | None = None, num: int = 8,
                      targets: list[str] | None = None, per_image: Path | None = None, device: str = "cpu") -> str:
-    """A grid with a row per input: [input, its translation to each target] (the reference's test phase)."""
-    from gankit.data.image_io import make_grid, save_grid, save_png
+    """A grid with a row per input: [input, its translation to each target] (the reference's test phase), small images
+    enlarged as the training grids are, under a header row naming each column (`column_labels`); `per_image`: each
+    row also on its own, enlarged and labelled the same way."""
     from gankit.generate import load_generator
 
     run_dir = Path(run_dir)
@@ -208,10 +224,11 @@ def translate_images(run_dir: Path, out: Path, input_path: Path | None = None, s
     x = x.to(device)
     goals = [parse_targets(list(targets), info.label_names).to(device)[i].expand(len(x), -1) for i in range(len(targets))] \
         if targets else target_domains(c_org.to(device), info)
+    labels = column_labels(info, None if targets else c_org, list(targets or []))
     rows = torch.stack([x] + [G(x, c) for c in goals], 1).cpu()  # (N, 1 + T, C, H, W)
-    save_grid(rows.flatten(0, 1), out, nrow=rows.shape[1])
+    save_samples(rows.flatten(0, 1), out, nrow=rows.shape[1], columns=labels)
     if per_image is not None:
         per_image.mkdir(parents=True, exist_ok=True)
         for i, row in enumerate(rows):
-            save_png(make_grid(row, nrow=len(row)), per_image / f"{i:05d}.png")
+            save_samples(row, per_image / f"{i:05d}.png", nrow=len(row), columns=labels)
     return f"{len(rows)} inputs x {rows.shape[1] - 1} targets to {out}" + (f" and {per_image}/" if per_image else "")

@@ -5,7 +5,9 @@ G(x, c): the target labels c (N, c_dim) tiled over the image and concatenated to
 blocks (3x3 conv -> norm -> ReLU -> 3x3 conv -> norm, added); 2 x (4x4 transposed conv stride 2, halving)
 -> norm -> ReLU; 7x7 conv to C -> tanh. Convolutions without bias, affine instance norm (`model.g_norm:
 instance`; without running statistics, so training and inference normalize alike).
-D (PatchGAN, no normalization): `d_layers` x (4x4 conv stride 2, doubling from DIM) with LeakyReLU 0.01;
+D (PatchGAN, the card without normalization): `d_layers` x (4x4 conv stride 2, doubling from DIM) with LeakyReLU 0.01
+(`model.d_norm` layer or instance: a norm between each conv but the first and its LeakyReLU; spectral or weight:
+every conv reparametrized by `build_network`; batch is refused, see `D_NORMS`);
 heads: `src` a 3x3 conv to one channel (a map of patch scores), `cls` a conv whose kernel covers the last
 map (image_size / 2^d_layers: 128 / 64 = 2 for the card) to c_dim attribute logits. `d_layers` defaults to
 log2(size) - 1, the card's 6 at 128 px.
@@ -125,13 +127,32 @@ class StarGenerator(nn.Module):
         return self.net(torch.cat([x, c], 1))  # (N, C, H, W)
 
 
+# `model.d_norm` values D takes. Not batch: the family scores real and fake images as one batch (`StarGAN.joint_d_batch`),
+# whose statistics would mix the two, and batch statistics couple the images of the card's per-sample gradient
+# penalty (WGAN-GP, `loss.penalty`). Layer and instance norm are per image, so neither matters to them.
+D_NORMS = ("none", "layer", "instance", *WEIGHT_NORMS)
+
+
 class StarDiscriminator(nn.Module):
     def __init__(self, channels: int, size: int, c_dim: int, dim: int = 64, repeat: int | None = None,
-                 crop_dead_taps: bool = True):
+                 crop_dead_taps: bool = True, norm: str = "none"):
         super().__init__()
         repeat = repeat or int(math.log2(size)) - 1
         if size % 2 ** repeat or size // 2 ** repeat < 1:
             raise ValueError(f"stargan D with {repeat} stride-2 layers needs an image size divisible by {2 ** repeat}, got {size}")
+        if norm not in D_NORMS:
+            why = (": it scores real and fake images as one batch, whose statistics would mix them, and batch statistics "
+                   "couple the images of a gradient penalty (loss.penalty)") if norm == "batch" else ""
+            raise ValueError(f"model.d_norm '{norm}' is not supported by the stargan discriminator{why}; valid: {', '.join(D_NORMS)}")
+        if norm == "instance" and size // 2 ** repeat == 1:
+            raise ValueError(f"model.d_norm 'instance' normalizes each channel over its map, and D's last map is 1x1 "
+                             f"({repeat} stride-2 layers at {size} px): it would output a constant; use fewer "
+                             f"model.d_layers or model.d_norm 'layer'")
+        # a feature norm (layer, instance) goes after each strided conv but the first, before its LeakyReLU, as in the
+        # WGAN-GP critic (dcgan.py) and pix2pix's PatchGAN: the first layer sees the image itself, whose colour and
+        # contrast D should judge rather than normalize away. `none` and the weight norms add no module here, so the
+        # parameter names (main.0, main.2, ...) stay those of the card's D and its checkpoints load.
+        feature_norm = norm in ("layer", "instance")
         layers: list[nn.Module] = []
         width = channels
         # `crop_dead_taps`: kernel taps that only ever read zero padding at this image size are left out (same
@@ -139,7 +160,10 @@ class StarDiscriminator(nn.Module):
         # reparametrization (spectral, weight norm) would see the whole kernel.
         conv = functools.partial(conv_for_size, crop=crop_dead_taps)
         for i in range(repeat):
-            layers += [conv(width, dim * 2 ** i, 4, 2, 1, size // 2 ** i), nn.LeakyReLU(0.01)]
+            layers.append(conv(width, dim * 2 ** i, 4, 2, 1, size // 2 ** i))
+            if feature_norm and i > 0:
+                layers.append(NORMS_2D.get(norm)(dim * 2 ** i))
+            layers.append(nn.LeakyReLU(0.01))
             width = dim * 2 ** i
         self.main = nn.Sequential(*layers)
         self.src = conv(width, 1, 3, 1, 1, size // 2 ** repeat, bias=False)
@@ -168,4 +192,4 @@ def stargan_generator(cfg, info: DataInfo) -> nn.Module:
 
 def stargan_discriminator(cfg, info: DataInfo) -> nn.Module:
     return StarDiscriminator(info.shape[0], info.shape[1], _attributes(info), cfg.d_dim, cfg.d_layers,
-                             crop_dead_taps=cfg.d_norm not in WEIGHT_NORMS)
+                             crop_dead_taps=cfg.d_norm not in WEIGHT_NORMS, norm=cfg.d_norm)
