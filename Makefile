@@ -18,7 +18,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/gankit train wgan_gp_digits --out runs/demo --overwrite
-	$(VENV)/bin/gankit eval runs/demo
+	$(VENV)/bin/gankit eval runs/demo --threads 1
 	@echo "samples: runs/demo/samples/ (last grid: $$(ls runs/demo/samples | tail -n 1)); scores: runs/demo/eval.json"
 
 test: $(STAMP)

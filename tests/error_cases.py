@@ -119,7 +119,7 @@ def full_disk():
     real = Path.write_bytes
 
     def write_bytes(self, data):
-        if self.name.endswith(".tmp"):
+        if self.name.endswith(".tmp") and self.name.startswith(".state-"):  # the checkpoint's temporary file
             real(self, data[:100])
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(self, data)
@@ -167,6 +167,10 @@ CASES = [
     ("checkpoint that would run code", _pwn_checkpoint, "refused, it holds objects that would run code", None),
     ("full disk while saving a checkpoint", _disk_full, "could not be written (disk full)", full_disk),
 ]
+
+from error_cases_runs import CASES_RUNS  # noqa: E402  (configs, runs, studies: they build on tiny_run above)
+
+CASES += CASES_RUNS
 
 
 def run_case(tmp: Path, case) -> tuple[int, str, str]:

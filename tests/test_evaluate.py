@@ -35,7 +35,7 @@ def test_eval_writes_scores_with_protocol(digits_run, capsys):
     assert set(scores) == {"fd", "fd_is", "fd_kid", "fd_precision", "fd_recall"}
     assert all(len(s["values"]) == 2 and s["std"] >= 0 for s in scores.values())
     assert scores["fd"]["values"][0] != scores["fd"]["values"][1]  # independent fake sets
-    protocol = data["protocol"]
+    protocol = data["results"]["4"]["protocol"]  # each entry keeps the protocol it was measured under
     domain = protocol["extractors"]["domain"]
     assert domain["weights_sha256"] == hashlib.sha256(weights_path("digits").read_bytes()).hexdigest()
     assert "FD is not FID" in domain["extractor"]

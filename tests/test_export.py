@@ -97,15 +97,17 @@ def test_adagan_export_selects_the_component(runs):
             assert torch.allclose(exported(z, torch.full((4,), k)), component(z), atol=1e-6)
 
 
-def test_failed_parity_removes_the_file_and_exits_1(runs, capsys):
+def test_failed_parity_writes_nothing_and_exits_1(runs, capsys):
     run_dir = runs / "dcgan"
     path = default_path(run_dir, "torchscript")
     assert main(["export", str(run_dir), "--format", "torchscript", "--out", str(path)]) == 0
-    # a tolerance below zero cannot be met: the export must fail loudly and leave nothing behind
+    before = path.read_bytes(), path.with_name(path.name + ".json").read_bytes()
+    # a tolerance below zero cannot be met: the export must fail loudly, write nothing and keep the checked one
     assert main(["export", str(run_dir), "--format", "torchscript", "--tolerance", "-1"]) == 1
     err = capsys.readouterr().err
-    assert "max abs difference from PyTorch" in err and "removed" in err and "Traceback" not in err
-    assert not path.exists() and not path.with_name(path.name + ".json").exists()
+    assert "max abs difference from PyTorch" in err and "not written" in err and "Traceback" not in err
+    assert (path.read_bytes(), path.with_name(path.name + ".json").read_bytes()) == before
+    assert not list(run_dir.glob(".*.tmp"))
 
 
 def test_export_errors_are_one_line(tmp_path, runs, capsys, monkeypatch):
@@ -114,4 +116,4 @@ def test_export_errors_are_one_line(tmp_path, runs, capsys, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)  # as if the extra were not installed
     assert main(["export", str(runs / "dcgan"), "--format", "onnx"]) == 2
     err = capsys.readouterr().err
-    assert "pip install 'gankit[onnx]'" in err and "Traceback" not in err
+    assert "pip install -e '.[onnx]'" in err and "Traceback" not in err

@@ -50,7 +50,7 @@ def test_trial_ids_are_stable_and_distinct():
     ("base: wgan_gp_digits\ngrid: {loss.name: []}\n", "grid.loss.name: expected at least one value"),
     ("base: wgan_gp_digits\nrandom: {samples: 2, params: {optim.lr_d: {normal: [0, 1]}}}\n", "give one of uniform"),
     ("base: wgan_gp_digits\nseedz: [1]\n", "seedz"),
-    ("base: [unclosed\n", "not valid YAML"),
+    ("base: [unclosed\n", "invalid YAML"),
 ])
 def test_bad_study_files_are_one_line_errors(tmp_path, text, fragment):
     with pytest.raises(ConfigError, match=fragment.replace("[", r"\[")):
@@ -83,7 +83,7 @@ def test_toy_study_runs_resumes_and_summarises(tmp_path, capsys):
     assert log.count("done before") == 3
     assert json.loads((trial_dirs[0] / "trial.json").read_text()) == first
     resumed = (out / "trials" / f"{trial_dirs[1].name}.log").read_text()
-    assert "G iterations 6 -> 6" in resumed  # resumed at its last checkpoint: nothing left to train
+    assert "already finished at step 6" in resumed  # resumed at its last checkpoint: nothing left to train
 
     # a new seed adds only the new trials
     _write(tmp_path, TOY.replace("seeds: [0]", "seeds: [0, 1]"))

@@ -5,6 +5,7 @@ Exit codes: 0 success, 2 user error (one line naming the bad thing), 1 internal 
 """
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -13,6 +14,16 @@ import click
 
 from gankit import __version__
 from gankit.errors import GankitError
+
+
+class UserPath(click.Path):
+    """A path option as a Path with `~` expanded (the shell leaves `--out=~/x` alone)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(path_type=Path, **kwargs)
+
+    def convert(self, value, param, ctx):
+        return super().convert(os.path.expanduser(value) if isinstance(value, str) else value, param, ctx)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,7 +48,7 @@ def presets() -> None:
 
 @cli.command()
 @click.argument("preset")
-@click.option("--out", type=click.Path(path_type=Path), help="Run directory (default: runs/<preset>-<time>).")
+@click.option("--out", type=UserPath(), help="Run directory (default: runs/<preset>-<time>).")
 @click.option("--steps", type=click.IntRange(min=1), help="Generator iterations in total (replaces train.steps/epochs).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY.SUB=VALUE", help="Override a config value (repeatable).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Training device (train.device).")
@@ -47,7 +58,7 @@ def presets() -> None:
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when on a terminal).")
 def train(preset, out, steps, overrides, device, seed, dry_run, overwrite, progress) -> None:
     """Train PRESET (a preset name or a YAML file)."""
-    from gankit.config import load_config
+    from gankit.names import load_checked_config
 
     extra = list(overrides)
     if steps is not None:
@@ -56,12 +67,10 @@ def train(preset, out, steps, overrides, device, seed, dry_run, overwrite, progr
         extra.append(f"train.device={device}")
     if seed is not None:
         extra.append(f"train.seed={seed}")
-    cfg = load_config(preset, extra)
+    cfg = load_checked_config(preset, extra)  # every registry name too: a bad one fails before anything is created
     if dry_run:
         click.echo(cfg.to_yaml(), nl=False)
         return
-    from gankit.families import FAMILIES
-    FAMILIES.get(cfg.family)  # fail on a bad name before creating anything
     if out is None:
         import time
 
@@ -72,7 +81,7 @@ def train(preset, out, steps, overrides, device, seed, dry_run, overwrite, progr
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", type=UserPath())
 @click.option("--steps", type=click.IntRange(min=1), help="New total of generator iterations.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Device to continue on.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when on a terminal).")
@@ -84,50 +93,56 @@ def resume(run_dir, steps, device, progress) -> None:
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", type=UserPath())
 @click.option("--num", type=click.IntRange(min=1), required=True, help="Number of samples.")
-@click.option("--out", type=click.Path(path_type=Path), required=True,
+@click.option("--out", type=UserPath(), required=True,
               help="x.png = one grid, x.npz = uint8 array (N, H, W, C) under 'images', else a folder of PNGs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latent noise.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 def sample(run_dir, num, out, seed, device) -> None:
     """Generate samples from RUN_DIR's generator snapshot."""
+    from gankit.files import check_output_path
     from gankit.generate import generate, write_samples
     from gankit.train.loop import resolve_device
 
+    out = check_output_path(out, "file" if out.suffix.lower() in (".png", ".npz") else "folder")
     samples = generate(run_dir, num, seed, str(resolve_device(device)))
     click.echo(f"wrote {write_samples(samples, out)}")
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--input", "input_path", type=click.Path(path_type=Path, exists=True), help="An image file or a folder of images.")
+@click.argument("run_dir", type=UserPath())
+@click.option("--input", "input_path", type=UserPath(), help="An image file or a folder of images.")
 @click.option("--split", type=click.Choice(["train", "test"]), help="Translate the first --num images of this split instead.")
 @click.option("--num", type=click.IntRange(min=1), default=8, show_default=True, help="Images taken from --split.")
 @click.option("--targets", multiple=True, help="A target domain: the attributes that are on, comma-separated (repeat for "
               "more; '' = all off). Default: one per attribute, a colour switched on or another attribute flipped.")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="The grid PNG: a row per input.")
-@click.option("--per-image", type=click.Path(path_type=Path), help="Also a folder with one PNG row per input.")
+@click.option("--out", type=UserPath(), required=True, help="The grid PNG: a row per input.")
+@click.option("--per-image", type=UserPath(), help="Also a folder with one PNG row per input.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 def translate(run_dir, input_path, split, num, targets, out, per_image, device) -> None:
     """Translate images with RUN_DIR's StarGAN generator: [input, each target] per row."""
+    from gankit.files import check_output_path
     from gankit.train.loop import resolve_device
     from gankit.translation import translate_images
 
+    out = check_output_path(out, "file")
+    per_image = check_output_path(per_image, "folder", "--per-image") if per_image is not None else None
     click.echo("wrote " + translate_images(run_dir, out, input_path, split, num, list(targets), per_image,
                                            str(resolve_device(device))))
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), required=True, help="onnx (gankit[onnx]) or torchscript.")
-@click.option("--out", type=click.Path(path_type=Path), help="The file (default: RUN_DIR/generator.onnx or .torchscript.pt).")
+@click.argument("run_dir", type=UserPath())
+@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), required=True, help="onnx (the onnx extra) or torchscript.")
+@click.option("--out", type=UserPath(), help="The file (default: RUN_DIR/generator.onnx or .torchscript.pt).")
 @click.option("--tolerance", type=float, default=1e-4, show_default=True, help="Largest abs difference from PyTorch allowed.")
 def export(run_dir, fmt, out, tolerance) -> None:
     """Freeze RUN_DIR's generator with a dynamic batch size and check it against PyTorch on random inputs."""
     from gankit.export import export_generator
+    from gankit.files import check_output_path
 
-    report = export_generator(run_dir, fmt, out, tolerance)
+    report = export_generator(run_dir, fmt, check_output_path(out, "file") if out is not None else None, tolerance)
     inputs = ", ".join(f"{k} {tuple(v)}" for k, v in report["inputs"].items())
     click.echo(f"exported {report['family']} generator to {report['path']} ({inputs} -> {tuple(report['output'])}) in "
                f"{report['seconds']:.1f} s; parity on batches {report['batches']}: max abs diff {report['max_abs_diff']:.3g} "
@@ -135,7 +150,7 @@ def export(run_dir, fmt, out, tolerance) -> None:
 
 
 @cli.command("eval")
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", type=UserPath())
 @click.option("--metrics", help="Comma-separated metrics (default: the run's eval.metrics, else chosen by its data).")
 @click.option("--num-samples", type=click.IntRange(min=2), help="Generated samples per run.")
 @click.option("--num-real", type=click.IntRange(min=2), help="Reference items (first N of the split).")
@@ -143,13 +158,16 @@ def export(run_dir, fmt, out, tolerance) -> None:
 @click.option("--runs", type=click.IntRange(min=1), help="Independent fake sets (mean and std over them).")
 @click.option("--checkpoint", default="last", show_default=True, help="all | last | STEP (all = eval after train).")
 @click.option("--watch", is_flag=True, help="Evaluate checkpoints as they appear until the run finishes.")
-@click.option("--poll", type=float, default=10.0, show_default=True, help="Seconds between looks with --watch.")
+@click.option("--poll", type=click.FloatRange(min=0.01, max=86400), default=10.0, show_default=True,
+              help="Seconds between looks with --watch.")
+@click.option("--timeout", type=click.FloatRange(min=0, max=10**7), help="With --watch: stop (exit 2) after this many "
+              "seconds if the run has not ended. Without it, --watch still ends when the training process is gone.")
 @click.option("--extractor", help="Domain classifier for fd metrics (digits, fashion_mnist).")
-@click.option("--inception-weights", type=click.Path(path_type=Path), help="FID Inception weights file.")
+@click.option("--inception-weights", type=UserPath(), help="FID Inception weights file.")
 @click.option("--seed", type=int, help="Seed of the generated noise.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: torch's, one per core).")
-def eval_command(run_dir, metrics, num_samples, num_real, reference, runs, checkpoint, watch, poll, extractor,
+def eval_command(run_dir, metrics, num_samples, num_real, reference, runs, checkpoint, watch, poll, timeout, extractor,
                  inception_weights, seed, device, threads) -> None:
     """Score RUN_DIR's generator(s) and write eval.json and scores.csv."""
     import torch
@@ -165,7 +183,7 @@ def eval_command(run_dir, metrics, num_samples, num_real, reference, runs, check
     for name in names or []:
         METRICS.get(name)
     result = evaluate_run(run_dir, checkpoint, str(resolve_device(device)), str(inception_weights) if inception_weights else None,
-                          extractor, watch, poll, log=click.echo, metrics=names, num_samples=num_samples,
+                          extractor, watch, poll, log=click.echo, timeout=timeout, metrics=names, num_samples=num_samples,
                           num_real=num_real, reference=reference, runs=runs, seed=seed)
     click.echo(f"wrote {result['path']}")
     from gankit.report import refresh_report
@@ -174,32 +192,35 @@ def eval_command(run_dir, metrics, num_samples, num_real, reference, runs, check
 
 
 @cli.command()
-@click.argument("path", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), help="The HTML file (default: PATH/report.html).")
+@click.argument("path", type=UserPath())
+@click.option("--out", type=UserPath(), help="The HTML file (default: PATH/report.html).")
 def report(path, out) -> None:
     """Write PATH's report.html: a run's curves, sample grids, eval table and config, or a study's table and plots."""
+    from gankit.files import check_output_path
     from gankit.report import write_report
 
-    click.echo(f"wrote {write_report(path, out)}")
+    click.echo(f"wrote {write_report(path, check_output_path(out, 'file') if out is not None else None)}")
 
 
 @cli.command("metrics")
-@click.option("--input1", required=True, type=click.Path(path_type=Path), help="Folder of images or .npz (the samples).")
-@click.option("--input2", type=click.Path(path_type=Path), help="Folder of images or .npz (the reference).")
+@click.option("--input1", required=True, type=UserPath(), help="Folder of images or .npz (the samples).")
+@click.option("--input2", type=UserPath(), help="Folder of images or .npz (the reference).")
 @click.option("--fid", is_flag=True, help="Fréchet Inception Distance.")
 @click.option("--kid", is_flag=True, help="Kernel Inception Distance.")
 @click.option("--isc", is_flag=True, help="Inception Score of input1.")
 @click.option("--prc", is_flag=True, help="Precision and recall (k=3) on Inception features.")
-@click.option("--fd", "fd_extractor", help="FD, KID, IS and precision/recall on a domain classifier (digits, fashion_mnist).")
+@click.option("--dc", is_flag=True, help="Density and coverage (k=5) on Inception features.")
+@click.option("--fd", "fd_extractor", help="FD, KID, IS, precision/recall and density/coverage on a domain classifier "
+              "(digits, fashion_mnist).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--inception-weights", type=click.Path(path_type=Path), help="FID Inception weights file.")
+@click.option("--inception-weights", type=UserPath(), help="FID Inception weights file.")
 @click.option("--is-splits", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--kid-subsets", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--kid-subset-size", type=click.IntRange(min=2), default=1000, show_default=True)
 @click.option("--seed", type=int, default=2020, show_default=True, help="RNG seed of KID subsets and IS shuffling.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-def metrics_command(input1, input2, fid, kid, isc, prc, fd_extractor, as_json, inception_weights, is_splits,
+def metrics_command(input1, input2, fid, kid, isc, prc, dc, fd_extractor, as_json, inception_weights, is_splits,
                     kid_subsets, kid_subset_size, seed, batch_size, device) -> None:
     """Scores between two image sets, like torch-fidelity's `fidelity` command."""
     import json
@@ -209,11 +230,11 @@ def metrics_command(input1, input2, fid, kid, isc, prc, fd_extractor, as_json, i
     from gankit.metrics.suite import MetricOptions
     from gankit.train.loop import resolve_device
 
-    names = [n for n, on in (("fid", fid), ("kid", kid), ("is", isc), ("prc", prc)) if on]
+    names = [n for n, on in (("fid", fid), ("kid", kid), ("is", isc), ("prc", prc), ("dc", dc)) if on]
     if fd_extractor:
-        names += ["fd", "fd_kid", "fd_is", "fd_prc"] if input2 else ["fd_is"]
+        names += ["fd", "fd_kid", "fd_is", "fd_prc", "fd_dc"] if input2 else ["fd_is"]
     if not names:
-        raise click.UsageError("choose at least one of --fid, --kid, --isc, --prc, --fd EXTRACTOR")
+        raise click.UsageError("choose at least one of --fid, --kid, --isc, --prc, --dc, --fd EXTRACTOR")
     images1 = load_image_set(input1)
     images2 = load_image_set(input2) if input2 else None
     options = MetricOptions(is_splits, kid_subsets, kid_subset_size, seed)
@@ -237,26 +258,25 @@ def metrics_command(input1, input2, fid, kid, isc, prc, fd_extractor, as_json, i
               help="auto: the preset's data when on disk, else random data of its shape.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (train.threads).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY.SUB=VALUE", help="Override a config value (repeatable).")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the figures to this JSON file.")
+@click.option("--json", "json_path", type=UserPath(), help="Also write the figures to this JSON file.")
 def bench(preset, device, steps, repeats, warmup, data, threads, overrides, json_path) -> None:
     """Time PRESET's training iteration: s/iteration, ms per D and G step, images/s, FLOPs, % of a measured peak."""
-    import json
-
     from gankit.bench import bench as run_bench
     from gankit.bench import format_report
-    from gankit.config import load_config
+    from gankit.files import atomic_write_json, check_output_path
+    from gankit.names import load_checked_config
 
+    json_path = check_output_path(json_path, "file", "--json") if json_path is not None else None
     extra = [*overrides, f"train.device={device}"] + ([f"train.threads={threads}"] if threads else [])
-    result = run_bench(load_config(preset, extra), steps, warmup, repeats, data)
+    result = run_bench(load_checked_config(preset, extra), steps, warmup, repeats, data)
     click.echo(format_report(result))
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write_json(json_path, result, indent=2)
 
 
 @cli.command()
-@click.argument("study_file", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), help="Study directory (default: runs/study-<name>).")
+@click.argument("study_file", type=UserPath())
+@click.option("--out", type=UserPath(), help="Study directory (default: runs/study-<name>).")
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: trials in this process or a process pool; ray: trials as Ray tasks (a cluster with --address).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Trials at a time.")
@@ -268,7 +288,7 @@ def study(study_file, out, backend, workers, address, dry_run) -> None:
     from gankit.study import load_study, plan, run_study
 
     if dry_run:
-        for trial in plan(load_study(study_file)):
+        for trial in plan(load_study(study_file), str(study_file)):
             click.echo(f"{trial['id']}: " + " ".join(f"{k}={v}" for k, v in trial["overrides"].items()))
         return
     result = run_study(study_file, out, backend, workers, address, log=click.echo)
@@ -281,6 +301,8 @@ def _report(summary: dict) -> None:
     from gankit.train import distributed
 
     if not distributed.current().is_main:  # under torchrun, rank 0 speaks for the job
+        return
+    if summary.get("note"):  # said already (e.g. a finished run resumed)
         return
     click.echo(f"done: {summary['steps']} steps in {summary['seconds']:.1f} s ({summary['it_per_s']:.2f} it/s); "
                f"run at step {summary['final_step']} in {summary['run_dir']}")

@@ -8,38 +8,49 @@ type-checked; an unknown key is an error that lists the valid keys at that level
 from __future__ import annotations
 
 import math
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gankit.errors import ConfigError
 
+SEED_MAX = 2**32 - 1  # numpy's seeds are 32-bit; torch's would take 64
+
+
+def _expand_user(value: str | None) -> str | None:
+    """`~` and `~user` in a path option, as a shell would have expanded them."""
+    return os.path.expanduser(value) if isinstance(value, str) else value
+
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # allow_inf_nan=False: a learning rate, beta or weight of inf/nan is refused when the config is parsed
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
 
 class DataConfig(Section):
     name: str = Field("digits", description="dataset: digits, attr_digits, toy2d, mnist, cifar10, celeba, image_folder")
     root: str | None = Field(None, description="folder or file with the data; None = the dataset's default")
-    size: int = Field(32, ge=4, description="image side after crop and resize")
+    size: int = Field(32, ge=4, le=4096, description="image side after crop and resize")
     channels: int | None = Field(None, description="1 or 3; None = the dataset's own")
     crop: int | None = Field(None, ge=1, description="center-crop side before resizing (CelebA card: 178)")
     hflip: bool = Field(False, description="random horizontal flip of training batches")
     attributes: list[str] = Field(default_factory=list, description="attribute labels to select (CelebA)")
     test_fraction: float = Field(0.1, gt=0, lt=1, description="share held out as test split where a dataset has none")
     test_count: int | None = Field(None, ge=1, description="held-out test images (overrides test_fraction)")
-    seed: int = Field(0, description="seed of the data's own random choices: held-out test items, toy points, GMM means")
-    variants: int = Field(4, ge=1, description="attr_digits: renderings of each digit under random attributes")
+    seed: int = Field(0, ge=0, le=SEED_MAX, description="seed of the data's own random choices: held-out test items, toy points, GMM means")
+    variants: int = Field(4, ge=1, le=1000, description="attr_digits: renderings of each digit under random attributes")
     max_images: int | None = Field(None, ge=1, description="use only the first N images of a split (quick runs)")
     in_memory: bool | None = Field(None, description="hold decoded images in memory; None = when small enough")
-    distribution: str = Field("25gaussians", description="toy2d: 8gaussians, 25gaussians, swissroll, gmm")
-    modes: int = Field(10, ge=1, description="toy2d gmm: number of mixture components")
-    num_train: int = Field(100_000, ge=1, description="toy2d: training points")
-    num_test: int = Field(10_000, ge=1, description="toy2d: test points")
+    distribution: Literal["8gaussians", "25gaussians", "swissroll", "gmm"] = Field("25gaussians", description="toy2d distribution")
+    modes: int = Field(10, ge=1, le=10_000, description="toy2d gmm: number of mixture components")
+    num_train: int = Field(100_000, ge=1, le=100_000_000, description="toy2d: training points")
+    num_test: int = Field(10_000, ge=1, le=100_000_000, description="toy2d: test points")
+
+    _expand_root = field_validator("root")(classmethod(lambda cls, v: _expand_user(v)))
 
     @model_validator(mode="after")
     def _check_channels(self) -> DataConfig:
@@ -50,12 +61,12 @@ class DataConfig(Section):
 
 class ModelConfig(Section):
     arch: str = Field("dcgan", description="generator/discriminator pair: dcgan, resnet_cifar, sndcgan, toy_mlp")
-    z_dim: int = Field(128, ge=1, description="latent dimension")
+    z_dim: int = Field(128, ge=1, le=65_536, description="latent dimension")
     z_dist: Literal["normal", "uniform", "uniform01"] = Field("normal", description="z ~ N(0, I), U[-1, 1] or U[0, 1)")
-    g_dim: int = Field(64, ge=1, description="generator width (DIM)")
-    d_dim: int = Field(64, ge=1, description="discriminator width (DIM)")
-    g_layers: int | None = Field(None, ge=1, description="generator depth; None = the architecture's own")
-    d_layers: int | None = Field(None, ge=1, description="discriminator depth; None = the architecture's own")
+    g_dim: int = Field(64, ge=1, le=16_384, description="generator width (DIM)")
+    d_dim: int = Field(64, ge=1, le=16_384, description="discriminator width (DIM)")
+    g_layers: int | None = Field(None, ge=1, le=64, description="generator depth; None = the architecture's own")
+    d_layers: int | None = Field(None, ge=1, le=64, description="discriminator depth; None = the architecture's own")
     activation: Literal["relu", "tanh"] = Field("relu", description="hidden activation of toy_mlp (AdaGAN: tanh)")
     init_std: float | None = Field(None, gt=0, description="conv/linear weights ~ N(0, init_std^2), biases 0 "
                                                          "(compare_gan 0.02, AdaGAN 0.8); None = PyTorch's")
@@ -69,11 +80,11 @@ class ModelConfig(Section):
     d_norm: str = Field("none", description="discriminator normalization: none, batch, layer, instance, spectral, weight")
     bn_decay: float = Field(0.9, gt=0, lt=1, description="batch norm moving-average decay (PyTorch momentum = 1 - decay)")
     bn_eps: float = Field(1e-5, gt=0, description="batch norm epsilon")
-    vbn_reference_size: int = Field(64, ge=1, description="reference batch of g_norm virtual_batch")
+    vbn_reference_size: int = Field(64, ge=1, le=65_536, description="reference batch of g_norm virtual_batch")
     d_input_noise: float = Field(0.0, ge=0, description="std of Gaussian noise on D's input while training (Improved-GAN: 0.3)")
     d_hidden_noise: float = Field(0.0, ge=0, description="std of Gaussian noise on D's hidden layers (Improved-GAN: 0.5)")
-    minibatch_kernels: int = Field(0, ge=0, description="minibatch discrimination kernels before D's output; 0 = off")
-    minibatch_dims: int = Field(5, ge=1, description="dimensions of each minibatch discrimination kernel")
+    minibatch_kernels: int = Field(0, ge=0, le=4096, description="minibatch discrimination kernels before D's output; 0 = off")
+    minibatch_dims: int = Field(5, ge=1, le=1024, description="dimensions of each minibatch discrimination kernel")
 
 
 class LossConfig(Section):
@@ -94,14 +105,15 @@ class OptimConfig(Section):
 
 
 class TrainConfig(Section):
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(64, ge=1, le=65_536)
     steps: int | None = Field(10_000, ge=1, description="generator iterations in total")
     epochs: float | None = Field(None, gt=0, description="alternative to steps: passes over the data by D steps")
-    n_critic: int = Field(5, ge=1, description="discriminator steps per generator step")
+    n_critic: int = Field(5, ge=1, le=1000, description="discriminator steps per generator step")
     ema_decay: float = Field(0.0, ge=0, lt=1, description="EMA of G's weights; 0 = off")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=SEED_MAX - 10_000_000, description="seed of everything the run draws (each DDP rank "
+                                                                     "and AdaGAN component offsets it)")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
-    threads: int | None = Field(None, ge=1, description="CPU threads; None = torch's default")
+    threads: int | None = Field(None, ge=1, le=4096, description="CPU threads; None = torch's default")
     compile: bool = Field(False, description="trace each iteration (losses, gradients, Adam) with torch.compile")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: the losses' forward passes under bfloat16 "
                                                                   "autocast (weights, gradients and Adam stay fp32)")
@@ -111,7 +123,7 @@ class TrainConfig(Section):
     sample_every: int = Field(500, ge=1, description="G iterations between sample grids")
     checkpoint_every: int = Field(1000, ge=1, description="G iterations between checkpoints")
     keep_checkpoints: int = Field(3, ge=1, description="training states kept")
-    grid_size: int = Field(64, ge=1, description="images in the fixed-noise sample grid")
+    grid_size: int = Field(64, ge=1, le=4096, description="images in the fixed-noise sample grid")
     report: bool = Field(True, description="write report.html (curves, grids, eval table) when training ends")
 
     @model_validator(mode="after")
@@ -123,7 +135,7 @@ class TrainConfig(Section):
 
 class EvalConfig(Section):
     metrics: list[str] = Field(default_factory=list, description="metrics of `gankit eval`; empty = chosen by the data")
-    num_samples: int = Field(10_000, ge=2, description="generated samples per run")
+    num_samples: int = Field(10_000, ge=2, le=10_000_000, description="generated samples per run")
     num_real: int | None = Field(None, ge=2, description="reference items (first N of the split); None = all")
     runs: int = Field(1, ge=1, description="independent fake sets; scores are mean and std over them")
     reference: Literal["train", "test"] = Field("test", description="split the fakes are compared with")
@@ -133,11 +145,12 @@ class EvalConfig(Section):
                              "train while `gankit eval RUN --watch` evaluates checkpoints as they appear")
     extractor: str | None = Field(None, description="domain classifier for fd metrics; None = chosen by the data")
     inception_weights: str | None = Field(None, description="FID Inception weights file (else $GANKIT_INCEPTION_WEIGHTS)")
-    batch_size: int = Field(250, ge=1)
-    seed: int = Field(0, description="seed of the evaluation's latent noise (run k uses seed*1000 + k)")
-    is_splits: int = Field(10, ge=1, description="Inception Score splits (10 as the original code; 1 as compare_gan)")
-    kid_subsets: int = Field(100, ge=1)
-    kid_subset_size: int = Field(1000, ge=2)
+    batch_size: int = Field(250, ge=1, le=65_536)
+    _expand_weights = field_validator("inception_weights")(classmethod(lambda cls, v: _expand_user(v)))
+    seed: int = Field(0, ge=0, le=SEED_MAX // 1000 - 1000, description="seed of the evaluation's latent noise (run k uses seed*1000 + k)")
+    is_splits: int = Field(10, ge=1, le=100_000, description="Inception Score splits (10 as the original code; 1 as compare_gan)")
+    kid_subsets: int = Field(100, ge=1, le=100_000)
+    kid_subset_size: int = Field(1000, ge=2, le=10_000_000)
 
 
 class BoostConfig(Section):
@@ -151,7 +164,7 @@ class BoostConfig(Section):
     component_family: str = Field("gan", description="family of every component")
     classifier_epochs: int = Field(10, ge=1, description="epochs of the real-vs-mixture classifier")
     classifier_lr: float = Field(8e-4, gt=0)
-    classifier_batch_size: int = Field(256, ge=1)
+    classifier_batch_size: int = Field(256, ge=1, le=65_536)
 
 
 class SSLConfig(Section):
@@ -159,8 +172,8 @@ class SSLConfig(Section):
 
     labels_per_class: int | Literal["all"] = Field(10, description="labelled training items per class, chosen by a "
                                                    "seeded permutation of the train split; 'all' = fully supervised")
-    label_seed: int = Field(0, description="seed of the permutation that picks the labelled items")
-    labelled_batch_size: int | None = Field(None, ge=1, description="labelled items per D step; None = train.batch_size")
+    label_seed: int = Field(0, ge=0, le=SEED_MAX, description="seed of the permutation that picks the labelled items")
+    labelled_batch_size: int | None = Field(None, ge=1, le=65_536, description="labelled items per D step; None = train.batch_size")
     supervised_only: bool = Field(False, description="baseline: train the same classifier on the labelled items alone")
     feature_matching: bool = Field(True, description="G matches D's mean features (else G maximizes log D(G(z)))")
     feature_layer: int = Field(-1, description="index of D's hidden layer for feature matching; -1 = the last")
@@ -226,7 +239,46 @@ def preset_descriptions() -> dict[str, str]:
     return {name: str(_read_source(name)[0].get("description", "")) for name in preset_names()}
 
 
-def _read_yaml(text: str, origin: str) -> dict[str, Any]:
+MAX_YAML_NODES = 100_000  # a config has hundreds; an alias bomb of a few hundred bytes expands to billions
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def _expanded_size(data: Any, origin: str) -> int:
+    """Values in `data` counted as a consumer walking it would meet them (a shared alias counts once per use);
+    a ConfigError for a structure that contains itself or expands past MAX_YAML_NODES. Linear in the document."""
+    sizes: dict[int, int] = {}
+    pending: set[int] = set()
+
+    def size(node: Any) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in pending:
+            raise ConfigError(f"{origin}: a YAML alias refers to a structure that contains it (a cycle)")
+        pending.add(key)
+        children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_YAML_NODES:
+                raise ConfigError(f"{origin}: the YAML expands to more than {MAX_YAML_NODES:,} values through its "
+                                  "aliases (an alias bomb?); write the values out")
+        pending.discard(key)
+        sizes[key] = total
+        return total
+
+    try:
+        return size(data)
+    except RecursionError:
+        raise ConfigError(f"{origin}: the YAML is nested too deeply") from None
+
+
+def load_yaml(text: str, origin: str) -> dict[str, Any]:
+    """A YAML mapping (or {} for an empty document), parsed safely: no Python objects, no alias bombs, no cycles."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{origin}: {len(text):,} characters is too large for a config file (at most {MAX_CONFIG_BYTES:,})")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -234,23 +286,51 @@ def _read_yaml(text: str, origin: str) -> dict[str, Any]:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(f"{origin}: invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{origin}: the YAML is nested too deeply") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: expected a mapping of config sections, got {type(data).__name__}")
+    _expanded_size(data, origin)
     return data
 
 
-def _read_source(preset_or_path: str) -> tuple[dict[str, Any], str]:
-    path = Path(preset_or_path)
+
+def read_config_file(path: Path) -> str:
+    """A config file's text: UTF-8, of a sane size, or a ConfigError naming it."""
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise ConfigError(f"{path}: unreadable config file ({err.strerror or err})") from None
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {size:,} bytes is too large for a config file (at most {MAX_CONFIG_BYTES:,})")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte 0x{err.object[err.start]:02x} at offset {err.start})") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, expected a YAML config file") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: unreadable config file ({err.strerror or err})") from None
+
+
+def _read_source(preset_or_path: str, relative_to: Path | None = None) -> tuple[dict[str, Any], str, Path | None]:
+    """(data, origin, the file's folder or None for a shipped preset). A path in a YAML file's `base:` is found
+    relative to that file's folder."""
+    path = Path(preset_or_path).expanduser()
+    if relative_to is not None and not path.is_absolute():
+        beside = relative_to / path
+        if beside.is_file() or not path.is_file():  # beside the file that names it; the working folder as a fallback
+            path = beside
     if preset_or_path.endswith((".yaml", ".yml")) or path.is_file():
         if not path.is_file():
-            raise ConfigError(f"{preset_or_path}: no such config file")
-        return _read_yaml(path.read_text(), str(path)), str(path)
+            raise ConfigError(f"{path}: no such config file")
+        return load_yaml(read_config_file(path), str(path)), str(path), path.parent
     if preset_or_path not in preset_names():
         raise ConfigError(f"unknown preset '{preset_or_path}'; valid: {', '.join(preset_names())}")
     text = (resources.files("gankit") / "presets" / f"{preset_or_path}.yaml").read_text()
-    return _read_yaml(text, f"preset {preset_or_path}"), f"preset {preset_or_path}"
+    return load_yaml(text, f"preset {preset_or_path}"), f"preset {preset_or_path}", None
 
 
 def _merge(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
@@ -263,14 +343,14 @@ def _merge(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _resolve_source(preset_or_path: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
-    data, origin = _read_source(preset_or_path)
+def _resolve_source(preset_or_path: str, seen: tuple[str, ...] = (), relative_to: Path | None = None) -> dict[str, Any]:
+    data, origin, folder = _read_source(preset_or_path, relative_to)
     name = data.get("name", Path(preset_or_path).stem)
     base = data.pop("base", None)
     if base is not None:
         if not isinstance(base, str) or base in seen:
             raise ConfigError(f"{origin}: 'base' must name another preset without cycles, got {base!r}")
-        data = _merge(_resolve_source(base, seen + (preset_or_path,)), data)
+        data = _merge(_resolve_source(base, seen + (preset_or_path,), folder), data)
     data["name"] = name
     return data
 
@@ -282,8 +362,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ConfigError(f"--set expects key.sub=value, got '{text}'")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         value = raw
+    if isinstance(value, (dict, list)):
+        _expanded_size(value, f"--set {key.strip()}")
     return key.strip().split("."), value
 
 

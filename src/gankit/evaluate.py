@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import datetime
+import io
 import json
+import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,8 +21,10 @@ from gankit.data import load_dataset
 from gankit.data.base import DataInfo
 from gankit.errors import ConfigError, RunDirError
 from gankit.families import FAMILIES
+from gankit.files import RunLock, atomic_write_json, atomic_write_text, check_writable_dir, os_error_reason, read_text
 from gankit.metrics.features import cached_real_features, extract, make_extractor
 from gankit.metrics.suite import METRICS, MetricOptions, default_classifier, default_metrics
+from gankit.train.status import read_status, writer_gone
 
 
 class Evaluator:
@@ -178,33 +182,93 @@ def _fmt(value) -> str:
 
 
 def write_results(run_dir: Path, results: dict[int, dict], protocol: dict) -> Path:
-    """eval.json (scores per step + protocol) and scores.csv (step, score, mean, std), merged with earlier ones."""
+    """eval.json (per step: scores and the protocol they were measured under) and scores.csv (step, score, mean,
+    std), merged with earlier ones: an older step keeps its own protocol. Both written atomically."""
     path = run_dir / "eval.json"
-    previous = json.loads(path.read_text()).get("results", {}) if path.is_file() else {}
-    merged = {**previous, **{str(k): v for k, v in results.items()}}
-    ordered = dict(sorted(merged.items(), key=lambda item: int(item[0])))
-    path.write_text(json.dumps({"results": ordered, "protocol": protocol,
-                                "written": datetime.datetime.now().isoformat(timespec="seconds")}, indent=1))
-    with open(run_dir / "scores.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["step", "score", "mean", "std", "runs"])
-        for step, entry in ordered.items():
-            for score, stats in entry["scores"].items():
-                writer.writerow([step, score, stats["mean"], stats["std"], len(stats["values"])])
+    previous = _read_eval_json(path)
+    old_protocol = previous.get("protocol")  # files written before entries carried their own
+    merged = {step: entry if "protocol" in entry or not isinstance(old_protocol, dict) else {**entry, "protocol": old_protocol}
+              for step, entry in previous.get("results", {}).items() if isinstance(entry, dict)}
+    merged |= {str(k): {**v, "protocol": protocol} for k, v in results.items()}
+    ordered = dict(sorted(merged.items(), key=lambda item: _step_key(item[0])))
+    atomic_write_json(path, {"results": ordered, "written": datetime.datetime.now().isoformat(timespec="seconds")})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["step", "score", "mean", "std", "runs"])
+    for step, entry in ordered.items():
+        for score, stats in entry.get("scores", {}).items():
+            writer.writerow([step, score, stats["mean"], stats["std"], len(stats["values"])])
+    atomic_write_text(run_dir / "scores.csv", buffer.getvalue())
     return path
 
 
+def _step_key(step: str) -> int:
+    try:
+        return int(step)
+    except ValueError:
+        return -1
+
+
+def _read_eval_json(path: Path) -> dict:
+    """An earlier eval.json, or {} when there is none; a damaged one is kept aside as eval.json.bad, not lost."""
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(read_text(path, "eval file"))
+        if isinstance(data, dict) and isinstance(data.get("results", {}), dict):
+            return data
+    except (RunDirError, ValueError):
+        pass
+    bad = path.with_name(path.name + ".bad")
+    try:
+        os.replace(path, bad)
+    except OSError as err:
+        raise RunDirError(f"{path}: unreadable, and it could not be set aside ({os_error_reason(err)})") from None
+    print(f"warning: {path} was not a readable eval file; kept as {bad.name}, starting a new one", flush=True)
+    return {}
+
+
+class WatchEnded(RunDirError):
+    """`gankit eval --watch` stopped without the run finishing: its writer is gone, or --timeout passed."""
+
+
+def _watch_should_stop(run_dir: Path, started: float, timeout: float | None, done: dict) -> bool:
+    """True once the run has ended; raises WatchEnded when its writer died or the timeout passed."""
+    status = read_status(run_dir)
+    if status.get("state") in ("finished", "interrupted", "failed", "paused"):
+        return True
+    evaluated = f"evaluated steps {sorted(done) or 'none'}; results in eval.json" if done else "nothing evaluated"
+    if writer_gone(status):
+        raise WatchEnded(f"{run_dir}: its training process (PID {status.get('pid')}) is gone while status.json says running "
+                         f"at step {status.get('step')}; {evaluated}; continue it with `gankit resume {run_dir}`")
+    if timeout is not None and time.monotonic() - started > timeout:
+        raise WatchEnded(f"{run_dir}: stopped watching after --timeout {timeout:g} s (run at step {status.get('step', '?')}, "
+                         f"state {status.get('state', 'unknown')}); {evaluated}")
+    return False
+
+
 def evaluate_run(run_dir: Path, checkpoint: str = "last", device: str = "cpu", inception_weights: str | None = None,
-                 extractor: str | None = None, watch: bool = False, poll_seconds: float = 10.0, log=print, **changes) -> dict:
-    from gankit.generate import load_classifier_source, load_generator_source
-    from gankit.train.run import read_run_config, run_status
+                 extractor: str | None = None, watch: bool = False, poll_seconds: float = 10.0, log=print,
+                 timeout: float | None = None, **changes) -> dict:
+    """Score a run's generator(s) and write eval.json and scores.csv, holding the run's evaluation lock (one
+    evaluator writing at a time; training may go on beside it)."""
+    from gankit.train.run import EVAL_LOCK_NAME, read_run_config
 
     run_dir = Path(run_dir)
     cfg = eval_config(read_run_config(run_dir), **changes)
-    if own := getattr(FAMILIES.get(cfg.family), "evaluate_run", None):  # a family scored its own way (StarGAN)
-        return own(run_dir, device=device, log=log, cfg=replace(cfg, {"eval.inception_weights": str(inception_weights)})
-                   if inception_weights else cfg)
-    evaluator, done = None, {}
+    with RunLock(run_dir, EVAL_LOCK_NAME, activity="evaluating it"):  # fails in one line on a read-only run directory too
+        check_writable_dir(run_dir)
+        if own := getattr(FAMILIES.get(cfg.family), "evaluate_run", None):  # a family scored its own way (StarGAN)
+            return own(run_dir, device=device, log=log, cfg=replace(cfg, {"eval.inception_weights": str(inception_weights)})
+                       if inception_weights else cfg)
+        return _evaluate_locked(run_dir, cfg, checkpoint, device, inception_weights, extractor, watch, poll_seconds, log, timeout)
+
+
+def _evaluate_locked(run_dir: Path, cfg: Config, checkpoint: str, device: str, inception_weights: str | None,
+                     extractor: str | None, watch: bool, poll_seconds: float, log, timeout: float | None) -> dict:
+    from gankit.generate import load_classifier_source, load_generator_source
+
+    evaluator, done, started = None, {}, time.monotonic()
     while True:
         sources = [] if watch and not (run_dir / "checkpoints").is_dir() else generator_sources(run_dir, "all" if watch else checkpoint)
         todo = [(step, src) for step, src in sources if step not in done]
@@ -217,9 +281,9 @@ def evaluate_run(run_dir: Path, checkpoint: str = "last", device: str = "cpu", i
                           "seconds": round(time.perf_counter() - start, 2)}
             log(f"step {step}: " + ", ".join(f"{k} {_fmt(v['mean'])} ± {_fmt(v['std'])}" for k, v in done[step]["scores"].items()))
             write_results(run_dir, {step: done[step]}, evaluator.protocol())
-        if not watch or run_status(run_dir) in ("finished", "interrupted", "failed") and not todo:
+        if not watch or not todo and _watch_should_stop(run_dir, started, timeout, done):
             break
-        time.sleep(poll_seconds)
+        time.sleep(poll_seconds if timeout is None else max(min(poll_seconds, timeout - (time.monotonic() - started)), 0.05))
     if evaluator is None:
         raise RunDirError(f"{run_dir}: nothing to evaluate")
     return {"results": done, "protocol": evaluator.protocol(), "path": str(run_dir / "eval.json")}

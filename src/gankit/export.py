@@ -9,8 +9,8 @@ file is removed. A JSON sidecar (`FILE.json`) records the inputs, shapes, output
 """
 from __future__ import annotations
 
-import json
 import logging
+import os
 import time
 import warnings
 from pathlib import Path
@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gankit.errors import ConfigError, GankitError
+from gankit.errors import ConfigError, GankitError, RunDirError
 from gankit.families import FAMILIES
+from gankit.files import atomic_write_json, os_error_reason, temp_name
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 EXAMPLE_BATCH = 2  # the batch the export is traced with; parity runs other sizes
@@ -39,7 +40,7 @@ def _require_onnx():
         import onnxscript  # noqa: F401  (torch's ONNX exporter builds the graph with it)
     except ImportError as err:
         raise ConfigError(f"ONNX export needs the optional packages onnx, onnxscript and onnxruntime ({err.name} is missing): "
-                          "pip install 'gankit[onnx]'") from None
+                          "pip install -e '.[onnx]' in the gankit clone") from None
     return onnxruntime
 
 
@@ -84,9 +85,8 @@ def _torchscript_runner(path: Path):
 
 
 def _discard(path: Path) -> None:
-    """Remove a failed export and its sidecar, so no stale file passes for a checked one."""
+    """Remove a temporary export (failed, or left behind once renamed)."""
     path.unlink(missing_ok=True)
-    path.with_name(path.name + ".json").unlink(missing_ok=True)
 
 
 def default_path(run_dir: Path, fmt: str) -> Path:
@@ -106,8 +106,26 @@ def export_generator(run_dir: Path, fmt: str, out: Path | None = None, tolerance
     G, cfg, info, meta = load_generator(run_dir, "cpu")
     interface = FAMILIES.get(cfg.family).export_interface(G, cfg, info)
     module = interface.module.eval()
-    path = Path(out) if out else default_path(run_dir, fmt)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    final = Path(out) if out else default_path(run_dir, fmt)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunDirError(f"{final.parent}: could not create the folder ({os_error_reason(err)})") from None
+    path = temp_name(final)  # written and checked under a temporary name: a failed export leaves an older one intact
+    try:
+        report = _export_and_check(module, interface, cfg, info, meta, fmt, path, final, tolerance, seed)
+        os.replace(path, final)
+    except OSError as err:
+        raise RunDirError(f"{final}: could not be written ({os_error_reason(err)})") from None
+    finally:
+        _discard(path)
+    sidecar = final.with_name(final.name + ".json")
+    atomic_write_json(sidecar, report | {"path": str(final)})
+    return report | {"path": str(final), "sidecar": str(sidecar)}
+
+
+def _export_and_check(module, interface, cfg, info, meta, fmt: str, path: Path, final: Path, tolerance: float,
+                      seed: int) -> dict:
     generator = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
     example = interface.example(EXAMPLE_BATCH, generator)
@@ -122,7 +140,7 @@ def export_generator(run_dir: Path, fmt: str, out: Path | None = None, tolerance
         raise
     except Exception as err:  # an operator the exporter cannot express: say which, keep nothing half-written
         _discard(path)
-        raise ExportError(f"{path}: {fmt} export of the '{cfg.family}' generator failed: "
+        raise ExportError(f"{final}: {fmt} export of the '{cfg.family}' generator failed: "
                           f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from err
     seconds = time.perf_counter() - start
     diffs = []
@@ -131,18 +149,15 @@ def export_generator(run_dir: Path, fmt: str, out: Path | None = None, tolerance
         expected, got = module(*inputs), run(*inputs)
         if tuple(got.shape) != tuple(expected.shape):
             _discard(path)
-            raise ExportError(f"{path}: batch {n} gives shape {tuple(got.shape)}, PyTorch {tuple(expected.shape)}; removed")
+            raise ExportError(f"{final}: batch {n} gives shape {tuple(got.shape)}, PyTorch {tuple(expected.shape)}; not written")
         diffs.append(float((got.float() - expected.float()).abs().max()))
     worst = max(diffs)
     if not np.isfinite(worst) or worst > tolerance:
         _discard(path)
-        raise ExportError(f"{path}: max abs difference from PyTorch {worst:.3g} > {tolerance:g} "
-                          f"(batches {', '.join(map(str, CHECK_BATCHES))}); the export was removed")
+        raise ExportError(f"{final}: max abs difference from PyTorch {worst:.3g} > {tolerance:g} "
+                          f"(batches {', '.join(map(str, CHECK_BATCHES))}); the export was not written")
     shapes = {name: ["batch", *t.shape[1:]] for name, t in zip(interface.inputs, example)}
-    report = {"path": str(path), "format": fmt, "family": cfg.family, "step": meta.get("step"), "inputs": shapes,
+    return {"format": fmt, "family": cfg.family, "step": meta.get("step"), "inputs": shapes,
               "output": ["batch", *module(*example).shape[1:]], "output_range": [-1, 1] if info.kind == "image" else None,
               **interface.facts, "max_abs_diff": worst, "tolerance": tolerance, "batches": list(CHECK_BATCHES),
               "seconds": round(seconds, 2), "torch": torch.__version__}
-    sidecar = path.with_name(path.name + ".json")
-    sidecar.write_text(json.dumps(report, indent=1))
-    return report | {"sidecar": str(sidecar)}

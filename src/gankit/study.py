@@ -34,10 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gankit.errors import ConfigError, GankitError
+from gankit.config import load_yaml, read_config_file
+from gankit.errors import ConfigError, GankitError, RunDirError
+from gankit.files import RunLock, atomic_write_json, atomic_write_text, check_output_path, os_error_reason
 from gankit.study_summary import write_summary
 
 
@@ -85,21 +86,20 @@ class StudySpec(_Strict):
 
 
 def load_study(path: str | Path) -> StudySpec:
-    path = Path(path)
+    path = Path(path).expanduser()
     if not path.is_file():
         raise ConfigError(f"{path}: no such study file")
+    data = load_yaml(read_config_file(path), str(path))
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with base, grid/random and seeds")
-    try:
-        return StudySpec.model_validate(data)
+        spec = StudySpec.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"{path}: {where + ': ' if where else ''}{first['msg'].removeprefix('Value error, ')}") from None
+    beside = path.parent / Path(spec.base).expanduser()
+    if spec.base.endswith((".yaml", ".yml")) and beside.is_file():  # a base file is found beside the study file
+        spec = spec.model_copy(update={"base": str(beside.resolve())})
+    return spec
 
 
 def _draw(kind: str, values: list, rng: np.random.Generator):
@@ -135,15 +135,20 @@ def trial_id(values: dict[str, Any], seed: int, fixed: dict[str, Any]) -> str:
     return f"{slug}-s{seed}-{digest}"
 
 
-def plan(spec: StudySpec) -> list[dict[str, Any]]:
-    """Every trial: id, swept values, seed and the full override dict (validated against the base now)."""
-    from gankit.config import load_config
+def plan(spec: StudySpec, origin: str = "study") -> list[dict[str, Any]]:
+    """Every trial: id, swept values, seed and the full override dict (validated against the base now, registry
+    names included, so a misspelt loss in the grid stops the study before any trial runs)."""
+    from gankit.names import load_checked_config
 
     trials = []
     for values in swept_points(spec):
         for seed in spec.seeds:
             overrides = {**spec.set, **values, "train.seed": seed}
-            load_config(spec.base, overrides)  # a bad key or value stops the study before anything runs
+            try:
+                load_checked_config(spec.base, overrides)
+            except ConfigError as err:
+                swept = ", ".join(f"{k}={v}" for k, v in values.items()) or "the fixed settings"
+                raise ConfigError(f"{origin}: trial with {swept}: {err}") from None
             trials.append({"id": trial_id(values, seed, {"base": spec.base, **spec.set}), "values": values, "seed": seed,
                            "overrides": overrides, "base": spec.base})
     return trials
@@ -165,10 +170,9 @@ def run_trial(trial: dict[str, Any], study_dir: str, threads: int | None = None)
         torch.set_num_threads(threads)
     run_dir = Path(study_dir) / "trials" / trial["id"]
     result_path = run_dir / "trial.json"
-    if result_path.is_file():
-        done = json.loads(result_path.read_text())
-        if done.get("status") in ("finished", "diverged"):  # a divergence is a result too: running again repeats it
-            return done | {"skipped": True}
+    done = _read_trial(result_path)
+    if done.get("status") in ("finished", "diverged"):  # a divergence is a result too: running again repeats it
+        return done | {"skipped": True}
     start = time.perf_counter()
     row = {"id": trial["id"], "seed": trial["seed"], "values": trial["values"], "status": "failed", "scores": {}}
     run_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -195,8 +199,20 @@ def run_trial(trial: dict[str, Any], study_dir: str, threads: int | None = None)
             print(f"trial {trial['id']}: {row['status']}: {err}")
     row["seconds"] = round(time.perf_counter() - start, 2)
     if run_dir.is_dir():
-        result_path.write_text(json.dumps(row, indent=1))
+        try:
+            atomic_write_json(result_path, row)
+        except GankitError as err:  # e.g. a full disk: the row still reaches study.csv, the trial runs again next time
+            row["error"] = row.get("error") or str(err)
     return row
+
+
+def _read_trial(path: Path) -> dict:
+    """A trial's saved result, or {} (none yet, or unreadable: the trial is then run or resumed again)."""
+    try:
+        done = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return done if isinstance(done, dict) else {}
 
 
 def _device(cfg):
@@ -231,7 +247,7 @@ def _run_ray(trials, out: Path, workers: int, log, address: str | None) -> list[
     try:
         import ray
     except ImportError:
-        raise ConfigError("--backend ray needs Ray: pip install 'gankit[ray]' (or pip install ray)") from None
+        raise ConfigError("--backend ray needs Ray: pip install -e '.[ray]' from the gankit clone (or pip install ray)") from None
     started = not ray.is_initialized()
     if started:
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
@@ -255,18 +271,28 @@ def _run_ray(trials, out: Path, workers: int, log, address: str | None) -> list[
 def _progress_line(k: int, n: int, row: dict) -> str:
     scores = ", ".join(f"{name} {value:.4g}" for name, value in row["scores"].items())
     state = "done before" if row.get("skipped") else row["status"]
-    return f"[{k}/{n}] {row['id']}: {state} ({row.get('seconds', 0):.0f} s){'; ' + scores if scores else ''}"
+    why = f": {row['error']}" if row["status"] != "finished" and row.get("error") else ""
+    return f"[{k}/{n}] {row['id']}: {state}{why} ({row.get('seconds', 0):.0f} s){'; ' + scores if scores else ''}"
 
 
 def run_study(path: str | Path, out: str | Path | None = None, backend: str = "local", workers: int = 1,
               address: str | None = None, log=print) -> dict:
     spec = load_study(path)
     name = spec.name or Path(path).stem
-    out = Path(out) if out else Path("runs") / f"study-{name}"
-    trials = plan(spec)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "study.yaml").write_text(Path(path).read_text())
-    (out / "plan.json").write_text(json.dumps(trials, indent=1, default=str))
+    out = check_output_path(Path(out) if out else Path("runs") / f"study-{name}", "folder")
+    trials = plan(spec, str(path))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunDirError(f"{out}: could not create the study directory ({os_error_reason(err)})") from None
+    with RunLock(out, what="study"):  # one study process per directory (its trials each hold their own run's lock)
+        return _run_locked(spec, name, Path(path), out, trials, backend, workers, address, log)
+
+
+def _run_locked(spec: StudySpec, name: str, path: Path, out: Path, trials: list[dict], backend: str, workers: int,
+                address: str | None, log) -> dict:
+    atomic_write_text(out / "study.yaml", read_config_file(path))
+    atomic_write_json(out / "plan.json", trials)
     log(f"study {name}: {len(trials)} trials ({len(swept_points(spec))} configurations x {len(spec.seeds)} seeds) "
         f"from {spec.base}, backend {backend}; results in {out}")
     start = time.perf_counter()

@@ -3,12 +3,15 @@ each score per value of each swept key) and `plot-<score>.png` (box and strip pl
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from gankit.files import atomic_write, atomic_write_text
 
 if TYPE_CHECKING:
     from gankit.study import StudySpec
@@ -43,12 +46,13 @@ def write_summary(out: Path, spec: StudySpec, name: str, rows: list[dict]) -> di
     finished = [r for r in rows if r["status"] == "finished"]
     # the table keeps every score; the summary leaves out those equal in every trial (e.g. modes_total)
     metrics = [m for m in all_metrics if len({r["scores"].get(m) for r in finished}) > 1] or all_metrics
-    with open(out / "study.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["trial", *keys, "seed", "status", "seconds", *all_metrics])
-        for row in rows:
-            writer.writerow([row["id"], *(row["values"].get(k, "") for k in keys), row["seed"], row["status"],
-                             row.get("seconds", ""), *(row["scores"].get(m, "") for m in all_metrics)])
+    table = io.StringIO()
+    writer = csv.writer(table)
+    writer.writerow(["trial", *keys, "seed", "status", "seconds", *all_metrics])
+    for row in rows:
+        writer.writerow([row["id"], *(row["values"].get(k, "") for k in keys), row["seed"], row["status"],
+                         row.get("seconds", ""), *(row["scores"].get(m, "") for m in all_metrics)])
+    atomic_write_text(out / "study.csv", table.getvalue())
 
     lines = [f"# Study `{name}`", ""]
     if spec.description:
@@ -105,7 +109,7 @@ def write_summary(out: Path, spec: StudySpec, name: str, rows: list[dict]) -> di
         if keys and plot_metric(finished, keys, metric, path):
             plots.append(path.name)
             lines += [f"![{metric}]({path.name})", ""]
-    (out / "summary.md").write_text("\n".join(lines))
+    atomic_write_text(out / "summary.md", "\n".join(lines))
     return {"csv": str(out / "study.csv"), "summary": str(out / "summary.md"), "plots": plots}
 
 
@@ -135,6 +139,6 @@ def plot_metric(rows: list[dict], keys: list[str], metric: str, path: Path) -> b
     better = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
     axes[0][0].set_ylabel(f"{metric} ({better})")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return True

@@ -66,8 +66,10 @@ def test_resume_through_the_run_api_with_a_new_total(tmp_path, tiny_overrides):
     resumed = Trainer(read_run_config(a), a, progress=False)
     resumed.resume()
     _assert_same_state(straight, resumed)
-    # metrics.jsonl has each step once, in order, after a resume.
+    # metrics.jsonl has each step once, in order, after a resume, and a record of the resume itself.
     import json
 
-    steps = [json.loads(line)["step"] for line in (a / "metrics.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (a / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in records if "event" not in r]
     assert steps == sorted(set(steps)) and steps[-1] == 14
+    assert [(r["event"], r["step"], r["from"]) for r in records if "event" in r] == [("resume", 8, "checkpoints/state-0000008.pt")]

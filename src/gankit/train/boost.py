@@ -15,6 +15,7 @@ from gankit.data import load_dataset
 from gankit.data.image_io import save_png
 from gankit.families import FAMILIES
 from gankit.families.adagan import Mixture, component_config, data_weights, read_boost_state, snapshot_metadata
+from gankit.files import atomic_write_json
 from gankit.generate import load_generator
 from gankit.train import checkpoint as ckpt
 from gankit.train.loop import Interrupted, Trainer, resolve_device
@@ -103,7 +104,7 @@ def boost_step(cfg: Config, run_dir: Path, real, state: dict, t: int, progress) 
     save_png(image, run_dir / "boost" / f"step-{t + 1:02d}.png")
     state["completed"] = t + 1
     state["steps"].append({"step": t + 1, "beta": beta, **scores})
-    (run_dir / "boost.json").write_text(json.dumps(state, indent=1))
+    atomic_write_json(run_dir / "boost.json", state)
     return iterations
 
 

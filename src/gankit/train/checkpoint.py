@@ -9,7 +9,6 @@ previous checkpoint is used.
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import json
@@ -26,6 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from gankit.errors import RunDirError
+from gankit.files import atomic_write  # noqa: F401  (re-exported: checkpoints and snapshots are written with it)
 
 STATE_PATTERN = re.compile(r"^state-(\d+)\.pt$")
 SNAPSHOT_NAME = "generator.safetensors"
@@ -34,36 +34,6 @@ FOOTER = b"GANKIT-SHA256\x00"  # then the 32-byte digest of everything before it
 
 class BadCheckpoint(RunDirError):
     """A training state that is truncated, corrupted, not gankit's, or would run code when unpickled."""
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call `write(tmp_path)`, fsync, then rename over `path`. A full disk (or any OS error) leaves `path` as it was
-    and raises a RunDirError naming the file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        what = "disk full" if err.errno in (errno.ENOSPC, errno.EDQUOT) else (err.strerror or str(err))
-        raise RunDirError(f"{path}: could not be written ({what}); the files saved before are unchanged") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
 
 
 def rng_state() -> dict[str, Any]:
@@ -153,8 +123,11 @@ def load_latest_state(run_dir: Path, log=print) -> tuple[Path, dict[str, Any]]:
             return path, load_state(path)
         except BadCheckpoint as err:
             bad = path.with_name(path.name + ".bad")
-            os.replace(path, bad)
-            log(f"warning: {err}; kept as {bad.name}, trying the previous checkpoint")
+            try:
+                os.replace(path, bad)
+                log(f"warning: {err}; kept as {bad.name}, trying the previous checkpoint")
+            except OSError:  # a read-only run: leave it where it is, it is skipped again next time
+                log(f"warning: {err}; trying the previous checkpoint")
             reasons.append(str(err).removeprefix(f"{path.parent}/"))
     raise RunDirError(f"{run_dir}: no usable checkpoint left in checkpoints/ ({'; '.join(reasons)}; kept as *.bad)")
 

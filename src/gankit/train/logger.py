@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from gankit.files import atomic_write_text
+from gankit.train.tensorboard import EventWriter
+
 
 def format_line(epoch: int, epochs: int, batch: int, batches: int, step: int, values: dict[str, float], rate: float) -> str:
     head = f"[{epoch}/{epochs}][{batch}/{batches}][{step}]"
@@ -32,32 +35,35 @@ class RunLogger:
         self.jsonl = open(run_dir / "metrics.jsonl", "a")
         self.text = open(run_dir / "log.txt", "a")
         self._tb = None
-        self._tb_purge = start_step if start_step > 0 else None
+        # TensorBoard drops events at steps >= purge_step: those after the checkpoint, not the checkpoint's own
+        self._tb_purge = start_step + 1 if start_step > 0 else None
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.bar = self._new_bar(start_step) if self.progress else None
         self.last_time, self.last_step = time.perf_counter(), start_step
 
     @staticmethod
     def _truncate_metrics(path: Path, start_step: int) -> None:
-        """On resume, drop lines logged after the checkpoint we resume from (they will be redone)."""
+        """On resume, drop lines logged after the checkpoint we resume from (they will be redone). The kept lines
+        replace the file atomically: a kill at any moment leaves either the old file or the new one, and both
+        hold every line up to the checkpoint."""
         if not path.exists():
             return
+        lines = path.read_text(errors="replace").splitlines()
         kept = []
-        for line in path.read_text(errors="replace").splitlines():
+        for line in lines:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:  # a line cut short when the process was killed mid-write
                 continue
-            if isinstance(record, dict) and record.get("step", 0) <= start_step:
+            if isinstance(record, dict) and _step_of(record) <= start_step:
                 kept.append(line)
-        path.write_text("".join(line + "\n" for line in kept))
+        if len(kept) < len(lines):
+            atomic_write_text(path, "".join(line + "\n" for line in kept))
 
     @property
-    def tb(self):
+    def tb(self) -> EventWriter:
         if self._tb is None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=self._tb_purge)
+            self._tb = EventWriter(self.run_dir / "tb", purge_step=self._tb_purge)
         return self._tb
 
     def _new_bar(self, step: int) -> tqdm:
@@ -99,6 +105,11 @@ class RunLogger:
         else:
             print(line, flush=True)
 
+    def event(self, kind: str, step: int, **fields) -> None:
+        """A record that is not a measurement (e.g. `resume`): {"event": kind, "step": step, ...}."""
+        self.jsonl.write(json.dumps({"event": kind, "step": step, **fields, "time": time.time()}) + "\n")
+        self.jsonl.flush()
+
     def log_eval(self, step: int, scores: dict[str, float]) -> None:
         self.jsonl.write(json.dumps({"step": step, "time": time.time(), "eval": scores}) + "\n")
         self.jsonl.flush()
@@ -121,3 +132,8 @@ class RunLogger:
             self._tb.close()
         self.jsonl.close()
         self.text.close()
+
+
+def _step_of(record: dict) -> float:
+    step = record.get("step", 0)
+    return step if isinstance(step, (int, float)) else 0

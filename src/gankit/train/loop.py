@@ -27,6 +27,7 @@ from gankit.data import InfiniteSampler, load_dataset
 from gankit.data.transforms import random_hflip
 from gankit.errors import ConfigError, GankitError, RunDirError, TrainingDiverged
 from gankit.families import FAMILIES
+from gankit.files import os_error_reason
 from gankit.train import checkpoint as ckpt
 from gankit.train import distributed
 from gankit.train.ema import EMA
@@ -112,6 +113,7 @@ class Trainer:
         self._sums: dict[str, torch.Tensor] = {}
         self._counts: dict[str, int] = {}
         self._stop_signal: int | None = None
+        self._resumed_from: Path | None = None
         self._evaluator = None
         if cfg.eval.every or cfg.eval.schedule == "eval_after_train":  # a bad eval config fails before training
             from gankit.evaluate import Evaluator
@@ -182,6 +184,7 @@ class Trainer:
     def resume(self) -> Path:
         path, state = ckpt.load_latest_state(self.run_dir, log=lambda line: print(line, flush=True))
         self.load_state_dict(state, str(path))
+        self._resumed_from = path
         return path
 
     # --- the loop ----------------------------------------------------------------------------------
@@ -281,8 +284,13 @@ class Trainer:
         image = save_samples(samples, self.run_dir / "samples" / f"step-{self.step:07d}.png", real, f"step {self.step}", nrow)
         logger.image("samples", image, self.step)
 
-    def save_checkpoint(self) -> Path:
+    def save_checkpoint(self, last_good: Path | None = None) -> Path:
+        """Save the training state and the snapshot, unless a weight or optimizer moment is no longer finite: then
+        nothing is written, the last good checkpoint stays the newest, and training stops (TrainingDiverged)."""
         state = self.state_dict()  # a collective under torchrun (every rank's RNG state)
+        if bad := self.dist.broadcast_object(_first_nonfinite(state)):  # ranks hold the same weights: rank 0 decides
+            kept = f"last good checkpoint: {last_good}" if last_good else "no checkpoint was saved yet"
+            raise TrainingDiverged(f"{bad} became non-finite by step {self.step}; nothing saved, training stopped ({kept})")
         path = ckpt.state_path(self.run_dir, self.step)
         if not self.dist.is_main:
             self.dist.barrier()
@@ -310,65 +318,97 @@ class Trainer:
         signal.signal(signum, signal.SIG_DFL)  # a second signal stops at once
 
     def run(self, until: int | None = None) -> dict:
-        """Train up to `until` (default: the configured total) G iterations; returns a summary."""
+        """Train up to `until` (default: the configured total) G iterations; returns a summary. Any file of the run
+        that cannot be written (a full disk, at any moment) stops training with one line; status.json then says
+        "failed", never "running"."""
         end = min(until or self.total_steps, self.total_steps)
-        every = self.cfg.train
-        epoch_steps = None
-        if self.cfg.train.epochs is not None:  # trained by epochs: a progress bar per epoch, as the AdaGAN card
-            data_batches = sum(s.repeat for s in self.train_steps if s.uses_data) or 1
-            epoch_steps = max(self.sampler.batches_per_epoch // data_batches, 1)
-        logger = RunLogger(self.run_dir, self.step, self.total_steps, self.progress, epoch_steps,
-                           self.family.log_line, self.cfg.train.batch_size) if self.dist.is_main else NullLogger()
-        handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} \
-            if _main_thread() else {}
-        start_step, start_time = self.step, time.perf_counter()
         states = ckpt.list_states(self.run_dir)
-        last_good = states[-1][1] if states else None
-        logger.message(f"{self.cfg.name}: G iterations {self.step} -> {end} of {self.total_steps} on {self.device}, "
-                       f"{len(self.data)} training items; run directory {self.run_dir}")
-        for note in self._data_notes:
-            logger.message(note)
-        for module in self.family.modules.values():
-            module.train()
-        if self.dist.is_main:
-            write_status(self.run_dir, "running", self.step)
-        status = "failed"
+        start_step, start_time = self.step, time.perf_counter()
+        self._last_good = states[-1][1] if states else None
+        status, logger, handlers, completed = "failed", NullLogger(), {}, False
         try:
-            if self.step == 0:
-                self.save_sample_grid(logger)
-            while self.step < end:
-                self.iteration()
-                self.step += 1
-                if self.dist.any(self._stop_signal is not None, self.device):  # one rank's signal stops them all
-                    self._stop_signal = self._stop_signal or signal.SIGTERM
-                logger.advance(self.step)
-                at_checkpoint = self.step % every.checkpoint_every == 0 or self.step == end or self._stop_signal
-                if self.step % every.log_every == 0 or at_checkpoint:
-                    self.flush(logger, last_good)
-                if self.step % every.sample_every == 0 or self.step == end:
-                    self.save_sample_grid(logger)
-                if at_checkpoint:
-                    last_good = self.save_checkpoint()
-                if every_eval := self.cfg.eval.every:
-                    if self.step % every_eval == 0 or self.step == self.total_steps:
-                        self.evaluate(logger)
-                if self._stop_signal:
-                    status = "interrupted"
-                    name = signal.Signals(self._stop_signal).name
-                    logger.message(f"{name} at step {self.step}: checkpoint saved to {last_good}")
-                    raise Interrupted(f"interrupted by {name} at step {self.step}; checkpoint saved; "
-                                      f"continue with: gankit resume {self.run_dir}", self._stop_signal)
-            status = "finished" if self.step >= self.total_steps else "paused"
+            logger = self._open_logger()
+            handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} \
+                if _main_thread() else {}
+            self._announce(logger, end)
+            if self.dist.is_main:
+                write_status(self.run_dir, "running", self.step)
+            status = self._train_until(end, logger)
+            completed = True
+        except OSError as err:  # a file of the run could not be written (disk full, folder gone read-only)
+            kept = f"last good checkpoint: {self._last_good}" if self._last_good else "no checkpoint was saved yet"
+            raise RunDirError(f"{self.run_dir}: could not write {getattr(err, 'filename', None) or 'a file'} at step "
+                              f"{self.step} ({os_error_reason(err)}); training stopped ({kept})") from None
+        except Interrupted:
+            status = "interrupted"
+            raise
         finally:
             if self.dist.is_main:
                 write_status(self.run_dir, status, self.step)
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
-            logger.close()
+            _close(logger, self.run_dir, report=completed)
         seconds = time.perf_counter() - start_time
         return {"steps": self.step - start_step, "seconds": seconds, "final_step": self.step,
-                "finished": self.step >= self.total_steps,
-                "it_per_s": (self.step - start_step) / max(seconds, 1e-9), "checkpoint": str(last_good) if last_good else None}
+                "finished": self.step >= self.total_steps, "it_per_s": (self.step - start_step) / max(seconds, 1e-9),
+                "checkpoint": str(self._last_good) if self._last_good else None}
+
+    def _open_logger(self):
+        if not self.dist.is_main:
+            return NullLogger()
+        epoch_steps = None
+        if self.cfg.train.epochs is not None:  # trained by epochs: a progress bar per epoch, as the AdaGAN card
+            data_batches = sum(s.repeat for s in self.train_steps if s.uses_data) or 1
+            epoch_steps = max(self.sampler.batches_per_epoch // data_batches, 1)
+        return RunLogger(self.run_dir, self.step, self.total_steps, self.progress, epoch_steps, self.family.log_line,
+                         self.cfg.train.batch_size)
+
+    def _announce(self, logger, end: int) -> None:
+        logger.message(f"{self.cfg.name}: G iterations {self.step} -> {end} of {self.total_steps} on {self.device}, "
+                       f"{len(self.data)} training items; run directory {self.run_dir}")
+        for note in self._data_notes:
+            logger.message(note)
+        if self._resumed_from is not None:
+            logger.event("resume", self.step, **{"from": self._resumed_from.relative_to(self.run_dir).as_posix()})
+            logger.message(f"resumed from {self._resumed_from.name} at step {self.step}")
+
+    def _train_until(self, end: int, logger) -> str:
+        """The loop proper; returns the run's state when it ends ("finished" or "paused")."""
+        every = self.cfg.train
+        for module in self.family.modules.values():
+            module.train()
+        if self.step == 0:
+            self.save_sample_grid(logger)
+        while self.step < end:
+            self.iteration()
+            self.step += 1
+            if self.dist.any(self._stop_signal is not None, self.device):  # one rank's signal stops them all
+                self._stop_signal = self._stop_signal or signal.SIGTERM
+            logger.advance(self.step)
+            at_checkpoint = self.step % every.checkpoint_every == 0 or self.step == end or self._stop_signal
+            if self.step % every.log_every == 0 or at_checkpoint:
+                self.flush(logger, self._last_good)
+            if self.step % every.sample_every == 0 or self.step == end:
+                self.save_sample_grid(logger)
+            if at_checkpoint:
+                self._last_good = self.save_checkpoint(self._last_good)
+            if (every_eval := self.cfg.eval.every) and (self.step % every_eval == 0 or self.step == self.total_steps):
+                self.evaluate(logger)
+            if self._stop_signal:
+                name = signal.Signals(self._stop_signal).name
+                logger.message(f"{name} at step {self.step}: checkpoint saved to {self._last_good}")
+                raise Interrupted(f"interrupted by {name} at step {self.step}; checkpoint saved; "
+                                  f"continue with: gankit resume {self.run_dir}", self._stop_signal)
+        return "finished" if self.step >= self.total_steps else "paused"
+
+
+def _close(logger, run_dir: Path, report: bool) -> None:
+    """Close the run's logs; a failure to do so is an error only when nothing else already stopped the run."""
+    try:
+        logger.close()
+    except OSError as err:
+        if report:
+            raise RunDirError(f"{run_dir}: could not finish writing its logs ({os_error_reason(err)})") from None
 
 
 def _main_thread() -> bool:
@@ -385,3 +425,23 @@ def _check_state_shapes(opt: torch.optim.Optimizer) -> None:
             for key, value in opt.state.get(p, {}).items():
                 if torch.is_tensor(value) and value.dim() > 0 and value.shape != p.shape:
                     raise ValueError(f"optimizer state '{key}' has shape {tuple(value.shape)}, its parameter {tuple(p.shape)}")
+
+
+def _first_nonfinite(state: dict) -> str:
+    """The name of the first floating tensor in a training state's weights, EMA or optimizer moments that holds
+    inf or NaN ('' when all are finite)."""
+    def tensors(prefix: str, node):
+        if torch.is_tensor(node):
+            yield prefix, node
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                yield from tensors(f"{prefix}.{key}" if prefix else str(key), value)
+        elif isinstance(node, (list, tuple)):
+            for i, value in enumerate(node):
+                yield from tensors(f"{prefix}[{i}]", value)
+
+    for section in ("modules", "ema", "optimizers"):
+        for name, tensor in tensors(section, state.get(section)):
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                return name
+    return ""

@@ -8,24 +8,23 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import yaml
-
-from gankit.config import Config, config_from_dict, replace
+from gankit.config import Config, config_from_dict, load_yaml, replace
 from gankit.errors import ConfigError, GankitError, RunDirError
+from gankit.files import RunLock, atomic_write_text, check_output_path, os_error_reason, read_text, remove_stale_temps
 from gankit.train import distributed
-from gankit.train.checkpoint import atomic_write, list_states
+from gankit.train.checkpoint import list_states
 from gankit.train.loop import Trainer
-from gankit.train.status import run_status  # noqa: F401  (re-exported for evaluators)
+from gankit.train.status import read_status, run_status  # noqa: F401  (re-exported for evaluators)
 
 CONFIG_NAME = "config.yaml"
+LOCK_NAME, EVAL_LOCK_NAME = ".lock", ".eval.lock"  # held by train/resume; by eval while it writes eval.json
+LOCK_NAMES = (LOCK_NAME, EVAL_LOCK_NAME)
 
 
 def check_run_dir(out: Path, overwrite: bool = False) -> None:
     """Raise unless `out` is free for a new run (or an old run that `overwrite` may replace)."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise RunDirError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
+    out = check_output_path(out, "folder")
+    if out.is_dir() and any(child.name not in LOCK_NAMES for child in out.iterdir()):
         if not (out / CONFIG_NAME).is_file():
             raise RunDirError(f"{out}: folder is not empty and is not a gankit run; choose another --out")
         if not overwrite:
@@ -33,18 +32,36 @@ def check_run_dir(out: Path, overwrite: bool = False) -> None:
                               "or pass --overwrite to start over")
 
 
-def prepare_run_dir(out: Path, overwrite: bool = False) -> Path:
+def prepare_run_dir(out: Path, overwrite: bool = False, keep: tuple[str, ...] = ()) -> Path:
+    """An empty run directory at `out` (an old run in it removed when `overwrite`), but for the names in `keep`
+    (the lock file of the process that prepares it)."""
     out = Path(out)
     check_run_dir(out, overwrite)
-    if out.is_dir() and any(out.iterdir()):
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for child in out.iterdir():
+            if child.name in keep:
+                continue
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    except OSError as err:
+        raise RunDirError(f"{out}: could not prepare the run directory ({os_error_reason(err)})") from None
     return out
 
 
+def open_run_dir(out: Path, overwrite: bool, lock: RunLock) -> Path:
+    """Create `out`, take its lock, then (checked again under the lock) empty it for a new run."""
+    out = Path(out)
+    check_run_dir(out, overwrite)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunDirError(f"{out}: could not create the run directory ({os_error_reason(err)})") from None
+    lock.acquire()
+    return prepare_run_dir(out, overwrite, keep=(lock.path.name,))
+
+
 def write_config(run_dir: Path, cfg: Config) -> None:
-    text = cfg.to_yaml()
-    atomic_write(Path(run_dir) / CONFIG_NAME, lambda tmp: tmp.write_text(text))
+    atomic_write_text(Path(run_dir) / CONFIG_NAME, cfg.to_yaml())
 
 
 def read_run_config(run_dir: Path) -> Config:
@@ -55,11 +72,9 @@ def read_run_config(run_dir: Path) -> Config:
     if not path.is_file():
         raise RunDirError(f"{run_dir}: not a gankit run directory (no {CONFIG_NAME})")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise RunDirError(f"{path}: invalid YAML ({str(err).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise RunDirError(f"{path}: expected a mapping")
+        data = load_yaml(read_text(path, "config file"), str(path))
+    except ConfigError as err:
+        raise RunDirError(str(err)) from None
     return config_from_dict(data, str(path))
 
 
@@ -92,18 +107,23 @@ def _single_process(cfg: Config) -> None:
 
 
 def train(cfg: Config, out: Path, overwrite: bool = False, progress: bool | None = None) -> dict:
+    """Train `cfg` into a new run directory `out`, holding the run's lock (one writer per run) throughout."""
     distributed.init_from_env(cfg.train.device)
     out = Path(distributed.current().broadcast_object(str(out)))  # rank 0's default name (it holds a time)
     _single_process(cfg)
     on_main(check_run_dir, out, overwrite)
-    if driver := _driver(cfg):
-        run_dir = prepare_run_dir(out, overwrite)
-        write_config(run_dir, cfg)
-        return _with_report(driver(cfg, run_dir, progress) | {"run_dir": str(run_dir)})
-    trainer = Trainer(cfg, out, progress)  # data and models first: a user error leaves no run directory behind
-    run_dir = on_main(prepare_run_dir, out, overwrite)
-    on_main(write_config, run_dir, cfg)
-    return _after_training(cfg, run_dir, trainer.run())
+    lock = RunLock(out)
+    try:
+        if driver := _driver(cfg):
+            run_dir = open_run_dir(out, overwrite, lock)
+            write_config(run_dir, cfg)
+            return _with_report(driver(cfg, run_dir, progress) | {"run_dir": str(run_dir)})
+        trainer = Trainer(cfg, out, progress)  # data and models first: a user error leaves no run directory behind
+        run_dir = on_main(open_run_dir, out, overwrite, lock)
+        on_main(write_config, run_dir, cfg)
+        return _after_training(cfg, run_dir, trainer.run())
+    finally:
+        lock.release()
 
 
 def _after_training(cfg: Config, run_dir: Path, summary: dict) -> dict:
@@ -145,6 +165,20 @@ def resume(run_dir: Path, steps: int | None = None, device: str | None = None, p
         cfg = replace(cfg, changes)
     distributed.init_from_env(cfg.train.device)
     _single_process(cfg)
+    lock = RunLock(run_dir)
+    try:
+        on_main(_acquire, lock)  # before anything in the run directory is read for writing
+        return _resume_locked(run_dir, cfg, changes, steps, progress, until)
+    finally:
+        lock.release()
+
+
+def _acquire(lock: RunLock) -> None:
+    lock.acquire()
+    remove_stale_temps(lock.folder)  # half-written files of killed processes (never read: not under a real name)
+
+
+def _resume_locked(run_dir: Path, cfg: Config, changes: dict, steps: int | None, progress, until: int | None) -> dict:
     if driver := _driver(cfg):
         if changes:
             write_config(run_dir, cfg)
@@ -156,6 +190,13 @@ def resume(run_dir: Path, steps: int | None = None, device: str | None = None, p
         print(f"{run_dir}: no checkpoint yet; training from step 0", flush=True)
     if steps is not None and steps < trainer.step:
         raise RunDirError(f"{run_dir}: --steps {steps} is below the checkpoint's step {trainer.step}")
+    if trainer.step >= trainer.total_steps:  # nothing to do, and nothing is rewritten
+        note = (f"{run_dir}: already finished at step {trainer.step}; train longer with "
+                f"`gankit resume {run_dir} --steps N` (N > {trainer.step})")
+        if distributed.current().is_main:
+            print(note, flush=True)
+        return {"steps": 0, "seconds": 0.0, "final_step": trainer.step, "finished": True, "it_per_s": 0.0,
+                "run_dir": str(run_dir), "note": note}
     if changes:
         on_main(write_config, run_dir, cfg)
     return _after_training(cfg, run_dir, trainer.run(until))

@@ -1,0 +1,48 @@
+"""Registry names in a config, checked when the config is parsed (so `--dry-run` and a study's plan catch a
+misspelt loss before anything trains), each error naming its config key."""
+from __future__ import annotations
+
+from gankit.config import Config, load_config
+from gankit.data import DATASETS
+from gankit.errors import ConfigError, UnknownNameError
+from gankit.families import FAMILIES
+from gankit.losses import LOSSES
+from gankit.metrics.classifiers import CLASSIFIERS
+from gankit.metrics.suite import METRICS
+from gankit.models import ARCHITECTURES
+from gankit.nn.norms import NORMS_1D, NORMS_2D
+from gankit.penalties import PENALTIES
+
+
+def _norm_names() -> set[str]:
+    return set(NORMS_2D.names()) | set(NORMS_1D.names())
+
+
+def _named(cfg: Config) -> list[tuple[str, str, object]]:
+    """(config key, name, registry) for every registry name the config holds."""
+    items = [("family", cfg.family, FAMILIES), ("data.name", cfg.data.name, DATASETS), ("model.arch", cfg.model.arch, ARCHITECTURES),
+             ("loss.name", cfg.loss.name, LOSSES), ("loss.penalty", cfg.loss.penalty, PENALTIES),
+             ("boost.component_family", cfg.boost.component_family, FAMILIES)]
+    items += [("eval.metrics", name, METRICS) for name in cfg.eval.metrics]
+    if cfg.eval.extractor is not None:
+        items.append(("eval.extractor", cfg.eval.extractor, CLASSIFIERS))
+    return items
+
+
+def check_names(cfg: Config, origin: str = "config") -> Config:
+    """`cfg` itself, or a ConfigError naming the first key whose value no registry knows."""
+    for key, name, registry in _named(cfg):
+        try:
+            registry.get(name)
+        except UnknownNameError as err:
+            raise ConfigError(f"{origin}: config key '{key}': {err}") from None
+    norms = _norm_names()
+    for key, name in (("model.g_norm", cfg.model.g_norm), ("model.d_norm", cfg.model.d_norm)):
+        if name not in norms:
+            raise ConfigError(f"{origin}: config key '{key}': unknown normalization '{name}'; valid: {', '.join(sorted(norms))}")
+    return cfg
+
+
+def load_checked_config(preset_or_path: str, overrides=()) -> Config:
+    """`gankit.config.load_config`, then every registry name checked."""
+    return check_names(load_config(preset_or_path, overrides), preset_or_path)
