@@ -11,6 +11,7 @@ import argparse
 import datetime
 import json
 import time
+from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
@@ -19,7 +20,10 @@ from gankit.config import DataConfig
 from gankit.data import load_dataset
 from gankit.metrics.classifiers import CLASSIFIERS, accuracy, train_classifier, weights_path
 
-EPOCHS = {"digits": 40, "fashion_mnist": 2, "attr_digits": 8}
+# fashion_mnist: 2 epochs gave 89.2 % test accuracy (2026-11-23); 20 epochs with mirror images for the 93 % that
+# issue 22 asks of a feature space worth measuring in. Digits and AttrDigits are not mirrored (a mirrored 2 is no 2).
+EPOCHS = {"digits": 40, "fashion_mnist": 20, "attr_digits": 8}
+HFLIP = {"fashion_mnist"}
 SEED = 0
 
 
@@ -37,23 +41,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="+", choices=CLASSIFIERS.names())
     parser.add_argument("--root", help="data.root for the dataset (default: the dataset's own)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (the result depends on it)")
+    parser.add_argument("--out-dir", type=Path, help="write the weights here instead of the package (to compare first)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     for name in args.names:
         spec = CLASSIFIERS.get(name)
         data_cfg = DataConfig(**spec.data, root=args.root)
         train_set, test_set = load_dataset(data_cfg, "train"), load_dataset(data_cfg, "test")
         start = time.perf_counter()
-        model = train_classifier(train_set, EPOCHS[name], seed=SEED, num_classes=len(spec.label_names), spec=spec)
+        model = train_classifier(train_set, EPOCHS[name], seed=SEED, num_classes=len(spec.label_names), spec=spec,
+                                 hflip=name in HFLIP)
         seconds = time.perf_counter() - start
         test_accuracy = accuracy(model, test_set, label_key=spec.label_key)
         meta = {"test_accuracy": test_accuracy, **attribute_accuracies(model, test_set, spec),
                 "train_items": len(train_set), "test_items": len(test_set),
-                "epochs": EPOCHS[name], "seed": SEED, "data": spec.data, "train_seconds": round(seconds, 1),
+                "epochs": EPOCHS[name], "hflip": name in HFLIP, "seed": SEED, "threads": args.threads, "data": spec.data,
+                "train_seconds": round(seconds, 1),
                 "date": datetime.date.today().isoformat(), "script": "scripts/train_extractors.py"}
         tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
-        save_file(tensors, str(weights_path(name)), metadata={k: json.dumps(v) for k, v in meta.items()})
-        print(f"{name}: test accuracy {test_accuracy:.4f} ({len(test_set)} images), {seconds:.0f} s -> {weights_path(name)}"
+        out = args.out_dir / weights_path(name).name if args.out_dir else weights_path(name)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_file(tensors, str(out), metadata={k: json.dumps(v) for k, v in meta.items()})
+        print(f"{name}: test accuracy {test_accuracy:.4f} ({len(test_set)} images), {seconds:.0f} s -> {out}"
               + (f"; attributes {meta['attribute_accuracy']}" if spec.attributes else ""))
 
 

@@ -168,9 +168,10 @@ CASES = [
     ("full disk while saving a checkpoint", _disk_full, "could not be written (disk full)", full_disk),
 ]
 
-from error_cases_runs import CASES_RUNS  # noqa: E402  (configs, runs, studies: they build on tiny_run above)
+from error_cases_inputs import CASES_INPUTS  # noqa: E402  (adversarial data files: they build on tiny_run above)
+from error_cases_runs import CASES_RUNS  # noqa: E402  (configs, runs, studies)
 
-CASES += CASES_RUNS
+CASES += CASES_INPUTS + CASES_RUNS
 
 
 def run_case(tmp: Path, case) -> tuple[int, str, str]:

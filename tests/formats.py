@@ -5,6 +5,8 @@ import gzip
 import math
 import pickle
 import struct
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +56,27 @@ def write_cifar_python(root: Path, per_batch: int = 4) -> Path:
     return root
 
 
+def _py2_str(text: bytes) -> bytes:  # a Python 2 str: SHORT_BINSTRING or BINSTRING
+    return (b"U" + bytes([len(text)]) if len(text) < 256 else b"T" + struct.pack("<i", len(text))) + text
+
+
+def _py2_int(n: int) -> bytes:  # BININT1, BININT2 or BININT
+    return b"K" + bytes([n]) if n < 256 else b"M" + struct.pack("<H", n) if n < 65536 else b"J" + struct.pack("<i", n)
+
+
+def cifar_python2_batch(data: np.ndarray, labels: list[int]) -> bytes:
+    """A batch laid out as CIFAR-10's own files are (Python 2 cPickle, protocol 2): str keys, and the pixels as one
+    BINSTRING in numpy's _reconstruct / BUILD form, which Python 3 reads back with encoding='latin1'."""
+    dtype = (b"cnumpy\ndtype\n" + _py2_str(b"u1") + b"K\x00K\x01\x87R"
+             + b"(K\x03" + _py2_str(b"|") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb")
+    array = (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" + _py2_str(b"b") + b"\x87R"
+             + b"(K\x01" + _py2_int(data.shape[0]) + _py2_int(data.shape[1]) + b"\x86" + dtype + b"\x89"
+             + _py2_str(data.tobytes()) + b"tb")
+    label_list = b"](" + b"".join(_py2_int(v) for v in labels) + b"e"
+    return (b"\x80\x02}(" + _py2_str(b"data") + array + _py2_str(b"labels") + label_list
+            + _py2_str(b"batch_label") + _py2_str(b"training batch 1 of 5") + b"u.")
+
+
 def write_cifar_binary(root: Path, per_batch: int = 4) -> Path:
     folder = root / "cifar-10-batches-bin"
     folder.mkdir(parents=True, exist_ok=True)
@@ -91,6 +114,41 @@ def write_image_folder(root: Path, classes: tuple[str, ...] = ("cats", "dogs"), 
             pixels = rng.integers(0, 256, size=(20, 24, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(root / c / f"{i}.{'png' if i % 2 else 'jpg'}")
     return root
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_bytes(array: np.ndarray | None, colour_type: int = 0, size: tuple[int, int] | None = None,
+              chunks: tuple[bytes, ...] = ()) -> bytes:
+    """A PNG laid out as the spec says, including what Pillow will not write: 16-bit samples (a uint16 array,
+    stored big-endian) and headers that claim any `size` (width, height) over no image data. `colour_type`:
+    0 grey, 2 RGB, 3 palette (give PLTE/tRNS in `chunks`), 4 grey + alpha, 6 RGBA."""
+    if array is None:
+        (width, height), depth, scanlines = size, 8, b""
+    else:
+        height, width = array.shape[:2]
+        depth = 8 * array.dtype.itemsize
+        big_endian = array.astype(array.dtype.newbyteorder(">"))
+        scanlines = b"".join(b"\0" + row.tobytes() for row in big_endian)  # filter type 0 (none) per row
+    header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + b"".join(chunks)
+            + png_chunk(b"IDAT", zlib.compress(scanlines)) + png_chunk(b"IEND", b""))
+
+
+def npy_bytes(shape: tuple[int, ...], descr: str = "|u1", data: bytes = b"", fortran: bool = False) -> bytes:
+    """An .npy (format 1.0) whose header says `shape` and `descr`, whatever `data` follows it."""
+    header = repr({"descr": descr, "fortran_order": fortran, "shape": tuple(shape)}).encode("latin1")
+    header += b" " * (63 - (len(header) + 10) % 64) + b"\n"  # numpy pads the header to a multiple of 64 bytes
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + data
+
+
+def write_npz_member(path: Path, member: str, payload: bytes, compress: bool = False) -> Path:
+    """An .npz (a zip archive) with one member, e.g. 'images.npy' holding `npy_bytes(...)`."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED) as archive:
+        archive.writestr(member, payload)
+    return path
 
 
 def randomize_inception(model, seed: int):

@@ -23,7 +23,7 @@ from gankit.errors import ConfigError, RunDirError
 from gankit.families import FAMILIES
 from gankit.files import RunLock, atomic_write_json, atomic_write_text, check_writable_dir, os_error_reason, read_text
 from gankit.metrics.features import cached_real_features, extract, make_extractor
-from gankit.metrics.suite import METRICS, MetricOptions, default_classifier, default_metrics
+from gankit.metrics.suite import METRICS, MetricOptions, default_classifier, default_metrics, kid_subset_size
 from gankit.train.status import read_status, writer_gone
 
 
@@ -138,7 +138,14 @@ class Evaluator:
                 "image_size": list(self.info.shape), "real_items": self.real_counts, "reference_split": e.reference,
                 "reference_data": self.cfg.data.model_dump(mode="json"), "fake_items_per_run": e.num_samples,
                 "runs": e.runs, "seed": e.seed, "is_splits": e.is_splits, "metric_rng_seed": self.options.seed,
-                "kid": {"subsets": e.kid_subsets, "subset_size": e.kid_subset_size}, "gankit_version": __version__}
+                "kid": self._kid_protocol(), "gankit_version": __version__}
+
+    def _kid_protocol(self) -> dict:
+        """KID's subsets, and the subset size actually used: the option, or fewer when a set is smaller."""
+        e = self.cfg.eval
+        kinds = {METRICS.get(name).extractor for name in self.metrics if name in ("kid", "fd_kid")}
+        used = [kid_subset_size(e.num_samples, self.real_counts[kind], self.options) for kind in kinds]
+        return {"subsets": e.kid_subsets, "subset_size": e.kid_subset_size} | ({"subset_size_used": min(used)} if used else {})
 
 
 def _summary(values: list[float]) -> dict:
@@ -302,6 +309,9 @@ def compare_image_sets(images1: torch.Tensor, images2: torch.Tensor | None, metr
     if images2 is None and any(name not in ("is", "fd_is") for name in metrics):
         raise ConfigError("--input2 is needed for every metric but --isc")
     scores, protocol = {}, {"input1_items": len(images1), "input2_items": 0 if images2 is None else len(images2)}
+    if images2 is not None and {"kid", "fd_kid"} & set(metrics):
+        protocol["kid"] = {"subsets": options.kid_subsets, "subset_size": options.kid_subset_size,
+                           "subset_size_used": kid_subset_size(len(images1), len(images2), options)}
     for kind in sorted(kinds):
         if kind == "domain" and not fd_extractor:
             raise ConfigError("fd metrics need --fd EXTRACTOR (digits, fashion_mnist)")

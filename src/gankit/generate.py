@@ -11,6 +11,7 @@ from gankit.data.base import DataInfo
 from gankit.data.image_io import save_png, to_uint8
 from gankit.errors import RunDirError
 from gankit.families import FAMILIES
+from gankit.files import atomic_write, os_error_reason
 from gankit.train.checkpoint import SNAPSHOT_NAME, load_snapshot
 from gankit.viz import save_samples
 
@@ -90,17 +91,23 @@ def write_samples(samples: torch.Tensor, out: Path) -> str:
         save_samples(samples, out)
         return f"grid of {len(samples)} to {out}"
     if out.suffix.lower() == ".npz":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if samples.dim() == 4:
-            np.savez_compressed(out, images=to_uint8(samples).permute(0, 2, 3, 1).numpy())
-        else:
-            np.savez_compressed(out, points=samples.numpy().astype(np.float32))
+        arrays = {"images": to_uint8(samples).permute(0, 2, 3, 1).numpy()} if samples.dim() == 4 else \
+            {"points": samples.numpy().astype(np.float32)}
+        atomic_write(out, lambda tmp: _savez(tmp, arrays))
         return f"{len(samples)} samples to {out}"
     if samples.dim() != 4:
         raise RunDirError(f"{out}: a folder of PNGs needs image samples; use .npz or .png for 2-D points")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunDirError(f"{out}: could not create the folder ({os_error_reason(err)})") from None
     images = to_uint8(samples).permute(0, 2, 3, 1).numpy()
     width = max(len(str(len(images) - 1)), 5)
     for i, image in enumerate(images):
-        save_png(image, out / f"{i:0{width}d}.png")
+        save_png(image, out / f"{i:0{width}d}.png", durable=False)
     return f"{len(images)} PNGs to {out}/"
+
+
+def _savez(path: Path, arrays: dict) -> None:
+    with open(path, "wb") as fh:  # a file object: np.savez would add ".npz" to a temporary name
+        np.savez_compressed(fh, **arrays)

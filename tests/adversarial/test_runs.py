@@ -457,6 +457,7 @@ def test_eval_entries_keep_their_own_protocol(finished_run, tmp_path):
     assert run_cli("eval", run, "--checkpoint", 6, "--num-samples", 50, *common)[0] == 0
     results = json.loads((run / "eval.json").read_text())["results"]
     assert results["4"]["protocol"]["fake_items_per_run"] == 30 and results["6"]["protocol"]["fake_items_per_run"] == 50
+    assert results["4"]["protocol"]["kid"]["subset_size_used"] == 30 and results["6"]["protocol"]["kid"]["subset_size_used"] == 40
     rows = (run / "scores.csv").read_text().splitlines()
     assert rows[0] == "step,score,mean,std,runs" and any(r.startswith("4,") for r in rows) and any(r.startswith("6,") for r in rows)
 

@@ -137,6 +137,16 @@ def test_python_and_binary_cifar_agree(tmp_path):
     assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
 
 
+def test_cifar_python2_layout_loads(tmp_path):
+    from formats import cifar_arrays, cifar_python2_batch
+
+    root = write_cifar_python(tmp_path)
+    data, labels = cifar_arrays(4, 9)
+    (root / "cifar-10-batches-py" / "test_batch").write_bytes(cifar_python2_batch(data, labels))
+    test = load_dataset(DataConfig(name="cifar10", root=str(root)), "test")
+    assert test.y.tolist() == labels and torch.equal(test.x.flatten(1), torch.from_numpy(data))
+
+
 class _Evil:
     def __reduce__(self):
         return (os.system, ("touch pwned",))

@@ -116,7 +116,7 @@ def test_unreadable_file_is_a_config_error(tmp_path, kind):
     else:
         torch.save({"fc.bias": torch.zeros(1008)}, path)
         path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(ConfigError, match=rf"cannot read Inception weights .*{kind}\.pth"):
+    with pytest.raises(ConfigError, match=rf"Inception weights .*{kind}\.pth is not a PyTorch weights file"):
         load_inception(path)
 
 

@@ -36,6 +36,7 @@ class DataInfo:
     label_names: tuple[str, ...] = ()  # class names, or attribute names for attribute labels
     labels: Literal["none", "class", "attributes"] = "none"
     exclusive: tuple[tuple[int, ...], ...] = ()  # groups of attributes of which exactly one holds (hair colour)
+    source: str = ""  # the files read (for the log: `data.name: mnist` without a root reads Fashion-MNIST)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,7 +45,7 @@ class DataInfo:
     def from_dict(cls, data: dict[str, Any]) -> DataInfo:
         return cls(kind=data["kind"], shape=tuple(data["shape"]), num_classes=data.get("num_classes", 0),
                    label_names=tuple(data.get("label_names", ())), labels=data.get("labels", "none"),
-                   exclusive=tuple(tuple(group) for group in data.get("exclusive", ())))
+                   exclusive=tuple(tuple(group) for group in data.get("exclusive", ())), source=data.get("source", ""))
 
 
 class Dataset(Protocol):

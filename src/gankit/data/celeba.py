@@ -6,6 +6,7 @@ by a seeded shuffle. Preprocessing as in StarGAN: center crop (`data.crop`, 178)
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +16,28 @@ from gankit.data.base import DATASETS, images_dataset
 from gankit.errors import DataError
 
 DEFAULT_TEST_COUNT = 2000
+MAX_LIST_BYTES = 256 * 1024**2  # list_attr_celeba.txt is 26 MB
 HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
 
 
 def _text(path: Path) -> str:
+    if not path.is_file():  # a FIFO or device would block or never end
+        raise DataError(f"{path}: not a regular file")
+    with open(path, "rb") as fh:
+        raw = fh.read(MAX_LIST_BYTES + 1)
+    if len(raw) > MAX_LIST_BYTES:
+        raise DataError(f"{path}: larger than {MAX_LIST_BYTES // 1024**2} MiB, far more than a CelebA list file (26 MB); "
+                        "refused unread")
     try:
-        return path.read_text(encoding="utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise DataError(f"{path}: not a text file (byte {err.start} is not UTF-8)") from None
+
+
+def _check_file_name(name: str, path: Path, line: int) -> None:
+    """A listed image must be a plain name inside img_align_celeba/, not a path that reaches elsewhere."""
+    if name in (".", "..") or any(c in name for c in "/\\\0"):
+        raise DataError(f"{path}: line {line}: {name[:40]!r} is not a plain file name inside img_align_celeba/")
 
 
 def read_attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
@@ -32,10 +47,9 @@ def read_attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
     lines = _text(path).splitlines()
     if len(lines) < 2:
         raise DataError(f"{path}: expected a count line and an attribute-name line")
-    try:
-        count = int(lines[0].strip())
-    except ValueError:
-        raise DataError(f"{path}: line 1 should be the image count, got '{lines[0].strip()[:40]}'") from None
+    if not re.fullmatch(r"[0-9]{1,9}", lines[0].strip()):  # CelebA has 202,599; int() would take 10**30 or '1_0'
+        raise DataError(f"{path}: line 1 should be the image count, got '{lines[0].strip()[:40]}'")
+    count = int(lines[0].strip())
     names = lines[1].split()
     rows = [line.split() for line in lines[2:] if line.strip()]
     if len(rows) != count:
@@ -44,6 +58,7 @@ def read_attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
     for i, row in enumerate(rows):
         if len(row) != len(names) + 1 or any(v not in ("1", "-1") for v in row[1:]):
             raise DataError(f"{path}: line {i + 3}: expected a file name and {len(names)} values of 1 or -1")
+        _check_file_name(row[0], path, i + 3)
         files.append(row[0])
         values[i] = [v == "1" for v in row[1:]]
     return names, files, values
@@ -93,5 +108,6 @@ def load_celeba(cfg, split):
     paths = [image_dir / files[i] for i in keep]
     labels = torch.from_numpy(values[keep])
     hair = tuple(i for i, name in enumerate(selected) if name in HAIR_COLOURS)  # exclusive, as in StarGAN
-    return images_dataset(paths, labels, cfg, dict(label_names=tuple(selected), labels="attributes",
+    return images_dataset(paths, labels, cfg, dict(label_names=tuple(selected), labels="attributes", source=f"{image_dir}: "
+                                                   f"{len(paths)} images ({split} split)",
                                                    num_classes=len(selected), exclusive=(hair,) if len(hair) > 1 else ()))

@@ -29,5 +29,6 @@ def load_image_folder(cfg, split):
     index = holdout_split(len(paths), split, cfg.seed, cfg.test_fraction, cfg.test_count)
     chosen = [paths[i] for i in index]
     labels = torch.tensor([classes.index(relative[i].parts[0]) for i in index]) if labelled else None
-    info = dict(num_classes=len(classes), label_names=tuple(classes), labels="class" if labelled else "none")
+    info = dict(num_classes=len(classes), label_names=tuple(classes), labels="class" if labelled else "none",
+                source=f"{root}: {len(chosen)} of {len(paths)} images ({split} split)")
     return images_dataset(chosen, labels, cfg, info)

@@ -7,9 +7,11 @@ Without `data.root`, Debian's `dataset-fashion-mnist` folder is used.
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -21,43 +23,66 @@ from gankit.errors import DataError
 DEFAULT_ROOT = Path("/usr/share/datasets/fashion-mnist")
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+# EMNIST's largest file holds 0.6 GB; a header that claims more is refused before any data is read.
+MAX_IDX_BYTES = 4 * 1024**3
+MAX_IDX_DIMS = 32  # numpy's limit is 64; real IDX files have 1 to 4
 FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_idx(path: str | Path, expected_magic: int | None = None) -> np.ndarray:
+    """Parse one IDX file (gzip or raw), checking its magic number and that the data size matches the header.
+    Only as many bytes as the header promises, plus one to notice extra data, are ever read or decompressed, so a
+    gzip bomb or a header that claims terabytes costs nothing."""
+    path = Path(path)
+    if not path.is_file():  # a FIFO or device would block or never end
+        raise DataError(f"{path}: missing or not a regular file (expected an IDX file)")
     try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            return gzip.decompress(raw)
-        return raw
+        with _open_idx(path) as fh:
+            return _parse_idx(fh, path, expected_magic)
     except (EOFError, gzip.BadGzipFile, zlib.error) as err:
         raise DataError(f"{path}: truncated or corrupt gzip file ({err})") from None
 
 
-def read_idx(path: str | Path, expected_magic: int | None = None) -> np.ndarray:
-    """Parse one IDX file, checking its magic number and that the data size matches the header."""
-    path = Path(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise DataError(f"{path}: truncated IDX file ({len(raw)} bytes, no header)")
-    magic = struct.unpack(">I", raw[:4])[0]
+def _open_idx(path: Path) -> BinaryIO:
+    with open(path, "rb") as fh:
+        compressed = fh.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if compressed else open(path, "rb")
+
+
+def _parse_idx(fh: BinaryIO, path: Path, expected_magic: int | None) -> np.ndarray:
+    head = fh.read(4)
+    if len(head) < 4:
+        raise DataError(f"{path}: truncated IDX file ({len(head)} bytes, no header)")
+    magic = struct.unpack(">I", head)[0]
     if expected_magic is not None and magic != expected_magic:
         raise DataError(f"{path}: wrong magic number {magic} (0x{magic:08x}); expected {expected_magic} (0x{expected_magic:08x})")
     zeros, type_code, ndim = magic >> 16, (magic >> 8) & 0xFF, magic & 0xFF
-    if zeros != 0 or type_code not in _DTYPES or ndim == 0:
+    if zeros != 0 or type_code not in _DTYPES or not 0 < ndim <= MAX_IDX_DIMS:
         raise DataError(f"{path}: not an IDX file (magic 0x{magic:08x})")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
+    sizes = fh.read(4 * ndim)
+    if len(sizes) < 4 * ndim:
         raise DataError(f"{path}: truncated IDX header")
-    dims = struct.unpack(f">{ndim}I", raw[4:header])
+    dims = struct.unpack(f">{ndim}I", sizes)
     dtype = np.dtype(_DTYPES[type_code])
-    expected = int(np.prod(dims)) * dtype.itemsize
-    found = len(raw) - header
-    if found < expected:
-        raise DataError(f"{path}: truncated: header says {dims} ({expected} data bytes), file has {found}")
-    if found > expected:
-        raise DataError(f"{path}: size mismatch: header says {dims} ({expected} data bytes), file has {found}")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: a product of 32-bit sizes cannot wrap around
+    # Zero sizes aside too: numpy refuses an empty array of shape (0, 2^31, 2^31) as "too big".
+    if math.prod(max(d, 1) for d in dims) * dtype.itemsize > MAX_IDX_BYTES:
+        raise DataError(f"{path}: header says {dims}: sizes over the {MAX_IDX_BYTES // 1024**3} GiB an IDX file may hold; "
+                        "refused unread")
+    data = _read_up_to(fh, expected + 1)
+    if len(data) < expected:
+        raise DataError(f"{path}: truncated: header says {dims} ({expected} data bytes), file has {len(data)}")
+    if len(data) > expected:
+        raise DataError(f"{path}: size mismatch: header says {dims} ({expected} data bytes), file has more")
+    return np.frombuffer(data, dtype=dtype).reshape(dims)
+
+
+def _read_up_to(fh: BinaryIO, size: int, chunk: int = 1 << 24) -> bytearray:
+    """At most `size` bytes, read in chunks: one read(size) would allocate `size` bytes up front."""
+    data = bytearray()
+    while len(data) < size and (part := fh.read(min(chunk, size - len(data)))):
+        data += part
+    return data
 
 
 def find_idx_file(root: Path, prefix: str, kind: str) -> Path:
@@ -84,6 +109,8 @@ def load_mnist(cfg, split) -> TensorDataset:
     labels = read_idx(labels_path, LABELS_MAGIC)
     if images.ndim != 3 or labels.ndim != 1:
         raise DataError(f"{images_path}: expected (N, H, W) images and (N,) labels, got {images.shape} and {labels.shape}")
+    if 0 in images.shape:
+        raise DataError(f"{images_path}: header says {images.shape}: no images, or images of zero size")
     if len(images) != len(labels):
         raise DataError(f"{labels_path}: {len(labels)} labels for {len(images)} images in {images_path.name}")
     x = prepare_images(torch.from_numpy(images.astype(np.uint8))[:, None], cfg.size, cfg.crop, cfg.channels)
@@ -91,5 +118,7 @@ def load_mnist(cfg, split) -> TensorDataset:
     if len(y) and (y.min() < 0 or y.max() > 9):
         raise DataError(f"{labels_path}: labels must be 0-9, found {int(y.min())}..{int(y.max())}")
     names = FASHION_NAMES if "fashion" in str(root).lower() else tuple(str(d) for d in range(10))
-    info = DataInfo(kind="image", shape=tuple(x.shape[1:]), num_classes=10, label_names=names, labels="class")
+    default = " (data.root not set: Debian's Fashion-MNIST)" if cfg.root is None else ""
+    info = DataInfo(kind="image", shape=tuple(x.shape[1:]), num_classes=10, label_names=names, labels="class",
+                    source=f"{images_path} and {labels_path.name}{default}")
     return TensorDataset(x, info, y)

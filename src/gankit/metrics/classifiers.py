@@ -135,7 +135,9 @@ def random_shift(images: torch.Tensor, max_shift: int = 2, replicate: bool = Fal
     n, _, h, w = images.shape
     padded = F.pad(images, [max_shift] * 4, mode="replicate") if replicate else F.pad(images, [max_shift] * 4, value=-1.0)
     dx, dy = torch.randint(0, 2 * max_shift + 1, (2, n))
-    return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+    rows = dy[:, None] + torch.arange(h)  # (N, H): each image's window, gathered in one indexing pass
+    cols = dx[:, None] + torch.arange(w)  # (N, W)
+    return padded[torch.arange(n)[:, None, None], :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
 
 
 @torch.no_grad()
@@ -149,9 +151,10 @@ def accuracy(model: DomainCNN, dataset, batch_size: int = 500, label_key: str = 
 
 
 def train_classifier(train_set, epochs: int, seed: int = 0, batch_size: int = 64, lr: float = 2e-3,
-                     num_classes: int = 10, log=print, spec: ExtractorSpec | None = None) -> DomainCNN:
-    """Adam with cosine decay, random +-2 px shifts; deterministic for a given seed and thread count. With a
-    spec that has attributes: cross-entropy on `spec.label_key` plus BCE on the attributes (`y`)."""
+                     num_classes: int = 10, log=print, spec: ExtractorSpec | None = None, hflip: bool = False) -> DomainCNN:
+    """Adam with cosine decay, random +-2 px shifts (and mirror images with `hflip`); deterministic for a given seed
+    and thread count. With a spec that has attributes: cross-entropy on `spec.label_key` plus BCE on the attributes
+    (`y`)."""
     torch.manual_seed(seed)
     attributes = len(spec.attributes) if spec else 0
     label_key = spec.label_key if spec else "y"
@@ -166,7 +169,10 @@ def train_classifier(train_set, epochs: int, seed: int = 0, batch_size: int = 64
         order = torch.randperm(len(train_set), generator=generator)
         for start in range(0, len(order) - batch_size + 1, batch_size):
             batch = train_set.get(order[start:start + batch_size])
-            out = model(random_shift(batch["x"], replicate=attributes > 0))
+            x = random_shift(batch["x"], replicate=attributes > 0)
+            if hflip:
+                x = torch.where(torch.rand(len(x), 1, 1, 1) < 0.5, x.flip(-1), x)
+            out = model(x)
             loss = F.cross_entropy(out["logits"], batch[label_key])
             if attributes:
                 loss = loss + F.binary_cross_entropy_with_logits(out["attributes"], batch["y"])

@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,8 @@ import numpy as np
 import torch
 
 from gankit.data.image_io import to_uint8
+from gankit.errors import GankitError
+from gankit.files import atomic_write, atomic_write_json
 
 
 @dataclass
@@ -99,14 +103,19 @@ def cached_real_features(data_cfg, split: str, extractor: Extractor, count: int 
         try:
             with np.load(path) as stored:
                 return {k: stored[k] for k in stored.files}, {"cache": str(path), "items": int(len(stored["features"]))}
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):  # BadZipFile is no OSError
             path.unlink(missing_ok=True)  # a broken cache entry is recomputed
     dataset = loader(data_cfg, split)
     n = len(dataset) if count is None else min(count, len(dataset))
     features = extract(extractor, dataset_batches(dataset, n, batch_size))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **features)
-    os.replace(tmp, path)
-    path.with_suffix(".json").write_text(json.dumps(key, indent=1))
+    try:  # a cache is a saving, not a must: a read-only or full cache folder only costs the recomputation next time
+        atomic_write(path, lambda tmp: _savez(tmp, features))
+        atomic_write_json(path.with_suffix(".json"), key)
+    except GankitError:
+        pass
     return features, {"cache": str(path), "items": n}
+
+
+def _savez(path: Path, arrays: dict) -> None:
+    with open(path, "wb") as fh:  # a file object: np.savez would add ".npz" to a temporary name
+        np.savez(fh, **arrays)

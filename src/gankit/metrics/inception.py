@@ -20,6 +20,8 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import re
+import struct
 from pathlib import Path
 
 import torch
@@ -283,19 +285,64 @@ def load_inception(path: str | os.PathLike | None = None, device: str | torch.de
     """FIDInceptionV3 with the weights from `resolve_weights_path(path)`: strict key and shape check,
     eval mode, no gradients, `weights_sha256` set."""
     file = resolve_weights_path(path)
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    # junk or a pickled object refused by weights_only (UnpicklingError), a truncated zip (RuntimeError)
-    except (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError) as error:
-        reason = " ".join(str(error).split())[:200]
-        raise ConfigError(f"cannot read Inception weights {file}: {type(error).__name__}: {reason}") from None
-    if not isinstance(state, dict):
-        raise ConfigError(f"Inception weights {file} hold a {type(state).__name__}, not a state dict")
+    state = _read_weights(file)
     model = FIDInceptionV3()
     model.load_state_dict(_checked_state(model, state, file), strict=True)
     model.weights_sha256 = sha256_of(file)
     model.requires_grad_(False)
     return model.eval().to(device)
+
+
+# torch.save writes a zip archive; before PyTorch 1.6 it wrote pickles that start with this magic number.
+_ZIP_MAGIC = b"PK\x03\x04"
+_LEGACY_MAGIC = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)[:-1]  # torch.serialization.MAGIC_NUMBER
+
+
+def _not_weights(file: Path, reason: str) -> ConfigError:
+    return ConfigError(f"Inception weights {file} is not a PyTorch weights file ({reason}); expected "
+                       f"{WEIGHTS_FILENAME}, a state dict of tensors")
+
+
+def _read_weights(file: Path) -> dict:
+    """The state dict in `file`. Anything else is named for what it is, in one line: torch's own messages for
+    junk are a paragraph about weights_only, or a bare KeyError."""
+    with open(file, "rb") as fh:
+        head = fh.read(len(_LEGACY_MAGIC))
+    if not head:
+        raise _not_weights(file, "the file is empty")
+    if not (head.startswith(_ZIP_MAGIC) or head == _LEGACY_MAGIC):
+        raise _not_weights(file, "neither torch.save's zip archive nor its older pickle format")
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:  # torch's weights-only unpickler: a paragraph with the reason inside
+        refused = re.search(r"(?:Unsupported global: |unsupported )GLOBAL ([\w.]+)", str(error))
+        reason = f"it holds Python objects ({refused[1]}) that a weights file does not" if refused else \
+            f"torch's weights-only loader refused it: {_weights_only_reason(error)}"
+        raise _not_weights(file, reason) from None
+    except (OSError, EOFError, RuntimeError, ValueError, KeyError, IndexError, TypeError, AttributeError, struct.error) as error:
+        raise _not_weights(file, f"a damaged or foreign file: {_first_sentence(error)}") from None
+    if not isinstance(state, dict):
+        raise _not_weights(file, f"it holds a {type(state).__name__}, not a state dict")
+    if not any(isinstance(value, Tensor) for value in state.values()):
+        raise _not_weights(file, f"it holds a dict of {_type_names(state.values()) or 'nothing'}, no tensors")
+    return state
+
+
+def _weights_only_reason(error: BaseException) -> str:
+    parts = [" ".join(part.split()) for part in str(error).split("\n\n")]
+    reasons = [part for part in parts if part and not part.startswith(("Weights only load failed", "Check the documentation"))]
+    return reasons[0][:160] if reasons else type(error).__name__
+
+
+def _first_sentence(error: BaseException) -> str:
+    """torch's loader messages run to a paragraph; its C++ ones start with an '[enforce fail at file:line]' tag."""
+    text = re.sub(r"^\[enforce fail at [^\]]*\][\s.]*", "", " ".join(str(error).split()))
+    text = re.split(r"(?<=\.) ", text)[0][:160].rstrip(".")
+    return text if " " in text else f"{type(error).__name__} {text}".strip()  # a bare KeyError says only '101'
+
+
+def _type_names(values) -> str:
+    return "/".join(sorted({type(value).__name__ for value in values}))
 
 
 @torch.no_grad()

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 import numpy as np
 
+from gankit.errors import ConfigError
 from gankit.metrics.accuracy import classification_scores
 from gankit.metrics.fid import fid_from_features
 from gankit.metrics.inception_score import inception_score
@@ -55,25 +57,54 @@ def _prefixed(prefix: str, scores: dict[str, float]) -> dict[str, float]:
     return {f"{prefix}{k}": v for k, v in scores.items()}
 
 
-def _fid(real, fake, o):
+# Where each side's count comes from, in `gankit eval` and in `gankit metrics`.
+_FAKE = "generated (eval.num_samples / --input1)"
+_REAL = "reference (eval.num_real / --input2)"
+
+
+def _need(name: str, what: str, fake: int, real: int, fake_min: int, real_min: int) -> None:
+    """A one-line ConfigError naming the metric, the counts and the options that set them, when a side is short."""
+    if fake < fake_min or real < real_min:
+        raise ConfigError(f"{name}: {what}, got {fake} {_FAKE} and {real} {_REAL} items")
+
+
+def kid_subset_size(fake: int, real: int, o: MetricOptions) -> int:
+    """KID's rule: subsets of min(kid_subset_size, N_fake, N_real) items (torch-fidelity refuses instead). Needs at
+    least 2 per side. Scores should record this size where it is below the option."""
+    return min(o.kid_subset_size, fake, real)
+
+
+def _fid(real, fake, o, name="fid"):
+    _need(name, "needs at least 2 items in each set", len(fake["features"]), len(real["features"]), 2, 2)
     return {"fid": fid_from_features(real["features"], fake["features"])}
 
 
-def _kid(real, fake, o):  # fake (input1) subsets drawn first, as torch-fidelity
-    return {"kid": kid_from_features(fake["features"], real["features"], o.kid_subsets, o.kid_subset_size, o.seed)[0]}
+def _kid(real, fake, o, name="kid"):  # fake (input1) subsets drawn first, as torch-fidelity
+    n_fake, n_real = len(fake["features"]), len(real["features"])
+    _need(name, "needs at least 2 items in each set", n_fake, n_real, 2, 2)
+    size = kid_subset_size(n_fake, n_real, o)
+    return {"kid": kid_from_features(fake["features"], real["features"], o.kid_subsets, size, o.seed)[0]}
 
 
-def _is(real, fake, o):
-    return {"is": inception_score(fake["logits"], min(o.is_splits, len(fake["logits"])), o.seed)[0]}
+def _is(real, fake, o, name="is"):
+    n = len(fake["logits"])
+    if n < o.is_splits:
+        raise ConfigError(f"{name}: {o.is_splits} splits need at least {o.is_splits} generated items, got {n} (lower "
+                          "eval.is_splits / --is-splits, or raise eval.num_samples / add images to --input1)")
+    return {"is": inception_score(fake["logits"], o.is_splits, o.seed)[0]}
 
 
-def _prc(real, fake, o):
-    precision, recall = precision_recall(real["features"], fake["features"], k=3)
+def _prc(real, fake, o, name="prc", k=3):
+    _need(name, f"precision/recall with k={k} needs more than {k} items in each set", len(fake["features"]),
+          len(real["features"]), k + 1, k + 1)
+    precision, recall = precision_recall(real["features"], fake["features"], k=k)
     return {"precision": precision, "recall": recall}
 
 
-def _dc(real, fake, o):
-    density, coverage = density_coverage(real["features"], fake["features"], k=5)
+def _dc(real, fake, o, name="dc", k=5):
+    _need(name, f"density/coverage with k={k} needs more than {k} reference items and at least 1 generated",
+          len(fake["features"]), len(real["features"]), 1, k + 1)
+    density, coverage = density_coverage(real["features"], fake["features"], k=k)
     return {"density": density, "coverage": coverage}
 
 
@@ -89,8 +120,10 @@ INCEPTION_METRICS = {"fid": (_fid, "Fréchet Inception Distance"), "kid": (_kid,
                      "is": (_is, "Inception Score"), "prc": (_prc, "improved precision/recall, k=3"),
                      "dc": (_dc, "density/coverage, k=5")}
 for _name, (_fn, _what) in INCEPTION_METRICS.items():
-    METRICS.register(_name)(Metric(_fn, "inception", _what))
-    METRICS.register("fd" if _name == "fid" else f"fd_{_name}")(Metric(_on_domain(_fn), "domain", f"{_what}, on the domain classifier"))
+    _domain_name = "fd" if _name == "fid" else f"fd_{_name}"
+    METRICS.register(_name)(Metric(partial(_fn, name=_name), "inception", _what))
+    METRICS.register(_domain_name)(Metric(_on_domain(partial(_fn, name=_domain_name)), "domain",
+                                          f"{_what}, on the domain classifier"))
 
 
 @metric("modes", "points", "toy modes covered, high-quality share, reverse KL of the mode histogram")

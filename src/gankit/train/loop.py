@@ -366,6 +366,8 @@ class Trainer:
     def _announce(self, logger, end: int) -> None:
         logger.message(f"{self.cfg.name}: G iterations {self.step} -> {end} of {self.total_steps} on {self.device}, "
                        f"{len(self.data)} training items; run directory {self.run_dir}")
+        if self.info.source:
+            logger.message(f"data: {self.info.source}")
         for note in self._data_notes:
             logger.message(note)
         if self._resumed_from is not None:
