@@ -1,9 +1,12 @@
-"""The floor a generator is measured against: FD (domain-classifier Fréchet distance), KID and precision/
-recall between the real train and test splits, for every shipped classifier whose data is available.
+"""The floor a generator is measured against: FD (domain-classifier Fréchet distance), KID, precision/recall,
+density/coverage and the class balance between real image sets, for every shipped classifier whose data is here:
+the test split against the training split, and one half of the training split against the other.
 
-    python benchmarks/fd_floor.py
+    python benchmarks/fd_floor.py [NAME ...]
 """
 from __future__ import annotations
+
+import argparse
 
 import torch
 
@@ -14,9 +17,18 @@ from gankit.errors import DataError
 from gankit.evaluate import compare_image_sets
 from gankit.metrics.classifiers import CLASSIFIERS
 
+METRICS = ["fd", "fd_kid", "fd_prc", "fd_dc", "fd_classes"]
+
+
+def images(dataset, start: int, count: int) -> torch.Tensor:
+    return to_uint8(dataset.get(torch.arange(start, start + count))["x"])
+
 
 def main() -> None:
-    for name in CLASSIFIERS.names():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", default=CLASSIFIERS.names())
+    args = parser.parse_args()
+    for name in args.names:
         spec = CLASSIFIERS.get(name)
         try:
             train = load_dataset(DataConfig(**spec.data), "train")
@@ -24,11 +36,12 @@ def main() -> None:
         except DataError as err:
             print(f"{name}: skipped ({err})")
             continue
-        n_train, n_test = min(len(train), 10_000), min(len(test), 10_000)
-        a = to_uint8(train.get(torch.arange(n_train))["x"])
-        b = to_uint8(test.get(torch.arange(n_test))["x"])
-        scores = compare_image_sets(b, a, ["fd", "fd_kid", "fd_prc"], name)["scores"]
-        print(f"{name}: test ({n_test}) vs train ({n_train}): " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()))
+        n = min(len(train) // 2, len(test), 10_000)
+        pairs = {f"test ({n}) vs train (first {n})": (images(test, 0, n), images(train, 0, n)),
+                 f"train (first {n}) vs train (next {n})": (images(train, n, n), images(train, 0, n))}
+        for label, (fake, real) in pairs.items():
+            scores = compare_image_sets(fake, real, METRICS, name)["scores"]
+            print(f"{name}: {label}: " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()), flush=True)
 
 
 if __name__ == "__main__":

@@ -231,6 +231,8 @@ def _grid_section(folder: Path, title: str, note: str, width: int = 270) -> str:
         return ""
     pick = sorted({round(i) for i in np.linspace(0, len(files) - 1, min(MAX_GRIDS, len(files)))})
     figures = "".join(_file_img(files[i], f"step {_step_of(files[i])}", width) for i in pick)
+    if (real := folder / "real.png").is_file():  # written by training beside the first grid, at the same size
+        figures += _file_img(real, "real training images, shown alike", width)
     return f"<h2>{title}</h2><p class='meta'>{note} ({len(pick)} of {len(files)} grids)</p>{figures}"
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from gankit.study import StudySpec
 
 # Scores where lower is better (the rest: higher is better).
-LOWER_IS_BETTER = {"fid", "fd", "kid", "fd_kid", "reverse_kl"}
+LOWER_IS_BETTER = {"fid", "fd", "kid", "fd_kid", "reverse_kl", "class_tv"}
 
 
 def _metric_names(rows: list[dict]) -> list[str]:

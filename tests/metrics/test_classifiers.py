@@ -23,10 +23,10 @@ def test_shipped_digits_classifier_recognises_held_out_digits():
 
 def test_fashion_classifier_ships_and_loads():
     model = load_classifier("fashion_mnist")
-    assert model.metadata["test_accuracy"] > 0.85 and model.metadata["test_items"] == 10_000
+    assert model.metadata["test_accuracy"] >= 0.93 and model.metadata["test_items"] == 10_000  # issue 22: >= 93 %
     if (DEFAULT_ROOT / "t10k-images-idx3-ubyte.gz").exists():
         test = load_dataset(DataConfig(name="mnist", size=32, max_images=1000), "test")
-        assert accuracy(model, test) > 0.85
+        assert accuracy(model, test) > 0.9
 
 
 def test_classifier_outputs_and_registry():

@@ -1,4 +1,8 @@
-"""Metrics for 2-D toy data with known modes.
+"""Mode metrics: class balance of image samples as a classifier labels them, and 2-D toy data with known modes.
+
+- Class balance (a real dataset's modes are its classes): the share of samples the domain classifier puts in each
+  class against the share of the real reference images it puts there; the smallest and largest ratio, the classes
+  within +-30 % of the reference share, and the total variation distance between the two histograms.
 
 - Mode-collapse benchmark (VEEGAN, PacGAN): a sample is "high quality" if it lies within 3 sigma of some
   mode centre; a mode is covered if it holds at least `min_share` (default 0.2) of the samples a uniform
@@ -15,6 +19,17 @@ import math
 
 import numpy as np
 import torch
+
+
+def class_balance(real_labels, fake_labels, num_classes: int, tolerance: float = 0.3) -> dict[str, float]:
+    """Class histogram of the samples against the reference's (both as predicted labels in [0, num_classes))."""
+    expected = np.bincount(np.asarray(real_labels), minlength=num_classes) / len(real_labels)
+    found = np.bincount(np.asarray(fake_labels), minlength=num_classes) / len(fake_labels)
+    present = expected > 0  # a class the classifier never sees in the reference has no share to match
+    ratio = found[present] / expected[present]
+    return {"class_ratio_min": float(ratio.min()), "class_ratio_max": float(ratio.max()),
+            "classes_within_30pct": float(np.sum(np.abs(ratio - 1) <= tolerance + 1e-12)),
+            "class_tv": float(0.5 * np.abs(found - expected).sum())}
 
 
 def mode_metrics(samples, centres, std: float, min_share: float = 0.2, weights=None) -> dict[str, float]:

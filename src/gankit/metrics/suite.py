@@ -19,7 +19,7 @@ from gankit.metrics.accuracy import classification_scores
 from gankit.metrics.fid import fid_from_features
 from gankit.metrics.inception_score import inception_score
 from gankit.metrics.kid import kid_from_features
-from gankit.metrics.modes import adagan_coverage, mode_metrics
+from gankit.metrics.modes import adagan_coverage, class_balance, mode_metrics
 from gankit.metrics.prdc import density_coverage, precision_recall
 from gankit.registry import Registry
 
@@ -126,6 +126,14 @@ for _name, (_fn, _what) in INCEPTION_METRICS.items():
                                           f"{_what}, on the domain classifier"))
 
 
+@metric("fd_classes", "domain", "class histogram of the samples as the domain classifier labels them, against the "
+                                 "reference's: min/max ratio of a class's share, classes within +-30 %, total variation")
+def _classes(real, fake, o):
+    _need("fd_classes", "needs at least 1 item in each set", len(fake["logits"]), len(real["logits"]), 1, 1)
+    return class_balance(np.asarray(real["logits"]).argmax(1), np.asarray(fake["logits"]).argmax(1),
+                         np.asarray(real["logits"]).shape[1])
+
+
 @metric("modes", "points", "toy modes covered, high-quality share, reverse KL of the mode histogram")
 def _modes(real, fake, o):
     if o.modes is None:
@@ -151,7 +159,7 @@ def default_metrics(data_cfg, info) -> list[str]:
     if info.kind == "points":
         return ["modes", "coverage"] if data_cfg.distribution != "swissroll" else ["coverage"]
     if default_classifier(data_cfg, info):
-        return ["fd", "fd_is", "fd_kid", "fd_prc"]
+        return ["fd", "fd_is", "fd_kid", "fd_prc", "fd_classes"]
     return ["fid", "is", "kid"]
 
 

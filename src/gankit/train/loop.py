@@ -35,6 +35,8 @@ from gankit.train.logger import RunLogger
 from gankit.train.status import write_status
 from gankit.viz import save_samples
 
+REAL_GRID = "real.png"  # samples/real.png: training images shown as the sample grids are, for comparison
+
 
 class Interrupted(GankitError):
     """Training stopped by SIGINT/SIGTERM after saving a checkpoint."""
@@ -283,6 +285,10 @@ class Trainer:
         real = self.data.get(torch.arange(min(len(self.data), 2000)))["x"] if samples.dim() == 2 else None
         image = save_samples(samples, self.run_dir / "samples" / f"step-{self.step:07d}.png", real, f"step {self.step}", nrow)
         logger.image("samples", image, self.step)
+        reference = self.run_dir / "samples" / REAL_GRID
+        if samples.dim() == 4 and nrow is None and not reference.exists():  # a grid of samples: real ones to compare by eye
+            spread = torch.linspace(0, len(self.data) - 1, len(samples)).round().long()  # over the data: all classes
+            save_samples(self.data.get(spread)["x"].cpu(), reference)
 
     def save_checkpoint(self, last_good: Path | None = None) -> Path:
         """Save the training state and the snapshot, unless a weight or optimizer moment is no longer finite: then
