@@ -37,9 +37,9 @@ def test_training_writes_a_self_contained_report(run_with_report):
     images = images_of(page)
     grids = sorted((run_with_report / "samples").glob("step-*.png"))
     assert len(grids) == 7  # steps 0, 2, ..., 12
-    # a curves plot, then every sample grid (7 <= MAX_GRIDS), each the same picture as on disk
-    assert len(images) == 1 + len(grids)
-    for image, grid in zip(images[1:], grids):
+    # a curves plot, every sample grid (7 <= MAX_GRIDS), then the real images shown alike, each the same picture as on disk
+    assert len(images) == 1 + len(grids) + 1
+    for image, grid in zip(images[1:], [*grids, run_with_report / "samples" / "real.png"]):
         assert np.array_equal(np.asarray(image.convert("RGB")), np.asarray(Image.open(grid).convert("RGB")))
     for section in ("Evaluation", "Training curves", "Samples over training", "Resolved config"):
         assert f"<h2>{section}</h2>" in page

@@ -29,7 +29,7 @@ def test_run_directory_contents(tmp_path, tiny_overrides):
     run = trainer.run_dir
     assert summary["final_step"] == 8
     assert [s for s, _ in ckpt.list_states(run)] == [6, 8]  # kept the last 2 of 3, 6, 8
-    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-0000000.png", "step-0000004.png", "step-0000008.png"]
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["real.png", "step-0000000.png", "step-0000004.png", "step-0000008.png"]
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 5  # steps 2, 3 (checkpoint), 4, 6, 8
     assert any(p.name.startswith("events.out.tfevents") for p in (run / "tb").iterdir())
