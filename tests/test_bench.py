@@ -123,6 +123,29 @@ def test_bf16_autocast_keeps_the_penalty_finite_and_close_to_fp32(tiny_overrides
     assert _relative(base_update, fast_update) < 0.4  # 0.22 measured; another seed: 1.3
 
 
+@pytest.mark.parametrize("avx512_bf16, amx, expected", [(False, False, "fp32"), (True, False, "bf16"),
+                                                          (False, True, "bf16")])
+def test_precision_auto_takes_bf16_only_where_the_cpu_has_bf16_units(monkeypatch, tiny_overrides, capsys,
+                                                                     avx512_bf16, amx, expected):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    trainer = Trainer(load_config("wgan_gp_digits", tiny_overrides + ["train.precision=auto", "train.device=cpu"]),
+                      "unused", progress=False)
+    assert trainer.precision == expected
+    with trainer.autocast():
+        out = torch.nn.functional.linear(torch.ones(2, 3), torch.ones(4, 3))
+    assert out.dtype == (torch.bfloat16 if expected == "bf16" else torch.float32)
+
+
+def test_precision_auto_says_what_it_chose(tmp_path, monkeypatch, tiny_overrides):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    run = tmp_path / "run"
+    assert main(["train", "wgan_gp_digits", "--out", str(run), "--steps", "2", "--set", "train.precision=auto",
+                 *[a for o in tiny_overrides for a in ("--set", o)]]) == 0
+    assert "precision: fp32 (train.precision auto: no bfloat16 units)" in (run / "log.txt").read_text()
+
+
 def test_bench_times_one_adagan_component():
     cfg = load_config("adagan_gmm10", ["train.compile=false", "data.num_train=2000", "train.device=cpu"])
     r = bench(cfg, steps=2, warmup=1, repeats=1)

@@ -162,7 +162,7 @@ def bench(cfg: Config, steps: int = 5, warmup: int = 2, repeats: int = 3, data: 
     trainer._compiled = compiled
     flops = counter.total
 
-    dtype = torch.bfloat16 if cfg.train.precision == "bf16" else torch.float32
+    dtype = torch.bfloat16 if trainer.precision == "bf16" else torch.float32
     peaks = matmul_peaks(device, dtype)
     peak = max(peaks.values())
     s_iter = statistics.median(times)
@@ -176,7 +176,7 @@ def bench(cfg: Config, steps: int = 5, warmup: int = 2, repeats: int = 3, data: 
         "preset": preset, "date": date.today().isoformat(), "device": str(device), "device_name": device_name(device),
         "threads": torch.get_num_threads(), "torch": torch.__version__, "data": data_kind,
         "family": cfg.family, "batch_size": cfg.train.batch_size, "n_critic": cfg.train.n_critic,
-        "shape": list(trainer.info.shape), "compile": cfg.train.compile, "precision": cfg.train.precision,
+        "shape": list(trainer.info.shape), "compile": cfg.train.compile, "precision": trainer.precision,
         "channels_last": cfg.train.channels_last,
         "first_iteration_s": first, "s_per_iter": s_iter, "s_per_iter_runs": times,
         "ms_per_d_step": per_step.get("D"), "ms_per_g_step": per_step.get("G"),

@@ -115,8 +115,10 @@ class TrainConfig(Section):
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     threads: int | None = Field(None, ge=1, le=4096, description="CPU threads; None = torch's default")
     compile: bool = Field(False, description="trace each iteration (losses, gradients, Adam) with torch.compile")
-    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: the losses' forward passes under bfloat16 "
-                                                                  "autocast (weights, gradients and Adam stay fp32)")
+    precision: Literal["fp32", "bf16", "auto"] = Field(
+        "fp32", description="bf16: the losses' forward passes under bfloat16 autocast (weights, gradients and Adam stay "
+                            "fp32); auto: bf16 where the device has bfloat16 units (CPU: AVX512-BF16 or AMX; CUDA: "
+                            "compute capability 8.0+), else fp32")
     channels_last: bool = Field(False, description="NHWC memory layout for the networks and image batches")
     tf32: bool = Field(True, description="CUDA: TensorFloat-32 matmuls and convolutions (no effect on CPU)")
     log_every: int = Field(50, ge=1, description="G iterations between log lines")

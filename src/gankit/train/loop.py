@@ -67,6 +67,24 @@ class NullLogger:
         return lambda *args, **kwargs: None
 
 
+
+def has_bf16_units(device: torch.device) -> bool:
+    """Whether bfloat16 arithmetic is native here: CUDA compute capability 8.0+, or a CPU with AVX512-BF16 or AMX.
+    Elsewhere bf16 autocast is emulated and slower than fp32 (an AVX2 CPU took over 20x longer)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type != "cpu":
+        return False
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(check() for check in checks if callable(check))
+
+
+def resolve_precision(setting: str, device: torch.device) -> str:
+    """train.precision as run: "auto" becomes "bf16" where the device has bfloat16 units, else "fp32"."""
+    if setting == "auto":
+        return "bf16" if has_bf16_units(device) else "fp32"
+    return setting
+
 class Trainer:
     def __init__(self, cfg: Config, run_dir: Path, progress: bool | None = None,
                  data_weights: torch.Tensor | None = None, data=None):
@@ -139,10 +157,11 @@ class Trainer:
                 module.to(memory_format=torch.channels_last)
         if cfg.train.precision == "bf16" and self.device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise ConfigError("train.precision bf16: this GPU has no bfloat16 support; use fp32")
+        self.precision = resolve_precision(cfg.train.precision, self.device)
 
     def autocast(self):
-        """The context of the loss computations: bf16 autocast under train.precision=bf16."""
-        if self.cfg.train.precision == "bf16":
+        """The context of the loss computations: bf16 autocast when train.precision resolves to bf16."""
+        if self.precision == "bf16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
@@ -372,6 +391,9 @@ class Trainer:
     def _announce(self, logger, end: int) -> None:
         logger.message(f"{self.cfg.name}: G iterations {self.step} -> {end} of {self.total_steps} on {self.device}, "
                        f"{len(self.data)} training items; run directory {self.run_dir}")
+        if self.cfg.train.precision == "auto":
+            logger.message(f"precision: {self.precision} (train.precision auto: "
+                           f"{'this device has' if self.precision == 'bf16' else 'no'} bfloat16 units)")
         if self.info.source:
             logger.message(f"data: {self.info.source}")
         for note in self._data_notes:
