@@ -20,3 +20,12 @@ def tiny_overrides():
 def isolated_cache(tmp_path_factory, monkeypatch):
     """Feature caches go to a per-session temporary folder, never the user's ~/.cache."""
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path_factory.getbasetemp() / "gankit-cache"))
+
+
+@pytest.fixture(autouse=True)
+def cpu_without_bf16_units(monkeypatch):
+    """`train.precision: auto` (the demo presets) resolves to fp32 in-process, on every CI machine alike: whether the
+    CPU has bf16 units would otherwise change the arithmetic of tests that compare numbers. Tests of auto itself
+    patch these back."""
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
