@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,6 +40,11 @@ def test_presets_lists_names_and_descriptions(capsys):
     for name in preset_names():
         line = next(line for line in out.splitlines() if line.startswith(name + " "))
         assert load_config(name).description in line
+
+
+def test_readme_presets_table_names_every_preset():
+    table = (Path(__file__).resolve().parents[1] / "README.md").read_text().split("### Presets", 1)[1].split("###", 1)[0]
+    assert [name for name in preset_names() if f"`{name}`" not in table] == []
 
 
 def test_dry_run_prints_the_resolved_config(capsys):
