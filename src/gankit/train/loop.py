@@ -32,6 +32,7 @@ from gankit.train import checkpoint as ckpt
 from gankit.train import distributed
 from gankit.train.ema import EMA
 from gankit.train.logger import RunLogger
+from gankit.train.precision import resolve_precision
 from gankit.train.status import write_status
 from gankit.viz import save_samples
 
@@ -66,24 +67,6 @@ class NullLogger:
     def __getattr__(self, name):
         return lambda *args, **kwargs: None
 
-
-
-def has_bf16_units(device: torch.device) -> bool:
-    """Whether bfloat16 arithmetic is native here: CUDA compute capability 8.0+, or a CPU with AVX512-BF16 or AMX.
-    Elsewhere bf16 autocast is emulated and slower than fp32 (an AVX2 CPU took over 20x longer)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported(including_emulation=False)
-    if device.type != "cpu":
-        return False
-    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    return any(check() for check in checks if callable(check))
-
-
-def resolve_precision(setting: str, device: torch.device) -> str:
-    """train.precision as run: "auto" becomes "bf16" where the device has bfloat16 units, else "fp32"."""
-    if setting == "auto":
-        return "bf16" if has_bf16_units(device) else "fp32"
-    return setting
 
 class Trainer:
     def __init__(self, cfg: Config, run_dir: Path, progress: bool | None = None,
