@@ -69,7 +69,7 @@ def main() -> int:
         settings = f" Settings: {' '.join(args.overrides)}." if args.overrides else ""
         lines += ["", f"{r['device_name']}, {r['threads']} threads, torch {r['torch']}, {r['date']}; peak = the fastest "
                       f"dense product in the same process, best of 5 each: torch.matmul and, on CPU, oneDNN's 1x1 "
-                      f"(NCHW, NHWC) and 3x3 (NHWC) convolutions (`gankit.bench.matmul_peaks`; {peaks} GFLOP/s).{settings}"]
+                      f"(NCHW, NHWC) and 3x3 (NHWC) convolutions (`gankit.apps.bench.matmul_peaks`; {peaks} GFLOP/s).{settings}"]
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

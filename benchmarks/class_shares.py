@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gankit.data.base import load_dataset
-from gankit.generate import generate, load_generator
+from gankit.apps.generate import generate
+from gankit.data import load_dataset
 from gankit.metrics.classifiers import load_classifier
 from gankit.metrics.suite import default_classifier
+from gankit.runs.snapshots import load_generator
 
 
 def predicted(classifier, images: torch.Tensor, batch: int = 500) -> np.ndarray:

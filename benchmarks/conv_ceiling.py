@@ -16,7 +16,7 @@ import argparse
 import torch
 from torch import nn
 
-from gankit.bench import bench_data, best_seconds, matmul_peaks
+from gankit.apps.bench import bench_data, best_seconds, matmul_peaks
 from gankit.config import load_config
 from gankit.families.gan import build_module
 

@@ -10,11 +10,11 @@ import argparse
 
 import torch
 
+from gankit.apps.evaluate import compare_image_sets
 from gankit.config import DataConfig
 from gankit.data import load_dataset
 from gankit.data.image_io import to_uint8
 from gankit.errors import DataError
-from gankit.evaluate import compare_image_sets
 from gankit.metrics.classifiers import CLASSIFIERS
 
 METRICS = ["fd", "fd_kid", "fd_prc", "fd_dc", "fd_classes"]

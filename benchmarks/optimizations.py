@@ -73,7 +73,7 @@ def patch(variant: str) -> None:
 
 
 def run_variant(args) -> None:
-    from gankit.bench import bench
+    from gankit.apps.bench import bench
     from gankit.config import load_config
 
     patch(args.variant)

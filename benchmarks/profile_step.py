@@ -21,7 +21,7 @@ def main() -> int:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
 
-    from gankit.bench import bench_data
+    from gankit.apps.bench import bench_data
     from gankit.config import load_config, replace
     from gankit.train.loop import Trainer
 

@@ -5,10 +5,11 @@ import pytest
 import torch
 from torch import nn
 
+from gankit.apps.train import resume
 from gankit.cli import main
 from gankit.config import load_config
 from gankit.families.adagan import AdaGAN, Mixture
-from gankit.train.run import read_run_config, resume
+from gankit.runs.directory import read_run_config
 
 QUICK = ["--no-progress", "--set", "train.epochs=1", "--set", "data.num_train=1280", "--set", "boost.classifier_epochs=1",
          "--set", "train.checkpoint_every=10"]

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from gankit.bench import CountFlops, bench
+from gankit.apps.bench import CountFlops, bench
 from gankit.cli import main
 from gankit.config import load_config
 from gankit.data.synthetic import synthetic_dataset

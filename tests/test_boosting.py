@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from gankit.boosting import (
+from gankit.families.adagan.reweighting import (
     density_ratios,
     mixture_weights_after,
     next_mixture_weight,

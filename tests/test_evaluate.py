@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
+from gankit.apps.evaluate import Evaluator, compare_image_sets, eval_config
 from gankit.cli import main
 from gankit.config import DataConfig
 from gankit.data import load_dataset
 from gankit.data.image_io import to_uint8
 from gankit.errors import ConfigError
-from gankit.evaluate import Evaluator, compare_image_sets, eval_config
 from gankit.metrics.classifiers import weights_path
 from gankit.metrics.suite import METRICS
-from gankit.train.run import read_run_config
+from gankit.runs.directory import read_run_config
 
 TINY = ["--set", "data.size=8", "--set", "model.g_dim=8", "--set", "model.d_dim=8", "--set", "train.batch_size=16",
         "--set", "train.n_critic=1", "--set", "train.checkpoint_every=2", "--no-progress"]
@@ -74,7 +74,7 @@ def test_watch_stops_when_the_run_is_finished(digits_run, capsys):
 
 def test_scores_do_not_depend_on_batch_size(digits_run):
     cfg = eval_config(read_run_config(digits_run), metrics=["fd", "fd_prc"], num_samples=50, num_real=100)
-    from gankit.generate import load_generator
+    from gankit.runs.snapshots import load_generator
 
     G, _, info, _ = load_generator(digits_run)
     a = Evaluator(eval_config(cfg, batch_size=7), info).evaluate(G)
@@ -118,7 +118,7 @@ def test_toy_runs_default_to_mode_metrics(tmp_path, capsys):
 
 def test_unfit_metrics_are_config_errors(digits_run):
     cfg = eval_config(read_run_config(digits_run), metrics=["modes"])
-    from gankit.generate import load_generator
+    from gankit.runs.snapshots import load_generator
 
     _, _, info, _ = load_generator(digits_run)
     with pytest.raises(ConfigError, match="do not fit image data"):

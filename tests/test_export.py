@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
+from gankit.apps.export import FORMATS, default_path
 from gankit.cli import main
-from gankit.export import FORMATS, default_path
-from gankit.generate import load_generator
+from gankit.runs.snapshots import load_generator
 
 TINY_STAR = ["model.g_dim=8", "model.d_dim=8", "model.g_layers=1", "data.size=16", "data.variants=1"]
 RUNS = {  # name: (preset, overrides): one of each generator kind

@@ -15,10 +15,10 @@ from gankit.data.base import holdout_split
 from gankit.data.labels import labelled_subset
 from gankit.errors import ConfigError, DataError
 from gankit.families.improved_gan import ImprovedGAN, card_line
-from gankit.losses import d_supervised, d_unsupervised, g_feature_matching, g_ssl_non_saturating, historical_average
+from gankit.families.improved_gan.losses import d_supervised, d_unsupervised, g_feature_matching, g_ssl_non_saturating, historical_average
+from gankit.families.improved_gan.networks import conv_stages
 from gankit.metrics.accuracy import classification_scores
 from gankit.models import build_network
-from gankit.models.improved_gan import conv_stages
 from gankit.nn.layers import MinibatchDiscrimination, VirtualBatchGenerator, VirtualBatchNorm
 
 TINY = ["model.z_dim=8", "model.g_dim=16", "model.d_dim=8", "train.batch_size=20", "train.log_every=2",
@@ -149,7 +149,7 @@ def test_training_reads_no_test_files(tmp_path):
     write_mnist(tmp_path / "mnist", n_train=60)
     for path in (tmp_path / "mnist").glob("t10k-*"):
         path.unlink()
-    from gankit.train.run import train
+    from gankit.apps.train import train
 
     cfg = load_config("improved_gan_mnist", TINY + [f"data.root={tmp_path / 'mnist'}", "train.epochs=null", "train.steps=2",
                                                     "model.g_dim=8"])
@@ -211,9 +211,9 @@ def test_bad_configurations_are_one_line_errors(tmp_path):
 
 
 def test_resume_continues_exactly_and_eval_scores_the_classifier(tmp_path):
-    from gankit.evaluate import evaluate_run
-    from gankit.generate import load_classifier_source
-    from gankit.train.run import resume, train
+    from gankit.apps.evaluate import evaluate_run
+    from gankit.apps.train import resume, train
+    from gankit.runs.snapshots import load_classifier_source
 
     over = ["train.steps=6", "ssl.historical_averaging=0.01", "model.minibatch_kernels=4", "model.g_norm=virtual_batch",
             "model.vbn_reference_size=8"]

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gankit.apps.report import REPORT_NAME, eval_series, train_series, write_report
 from gankit.cli import main
-from gankit.report import REPORT_NAME, eval_series, train_series, write_report
 
 TINY = ["--set", "data.size=8", "--set", "model.g_dim=8", "--set", "model.d_dim=8", "--set", "train.batch_size=16",
         "--set", "train.n_critic=2", "--set", "train.log_every=2", "--set", "train.sample_every=2", "--no-progress"]

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from gankit.report import flatten, train_series, used_sections, write_report
+from gankit.apps.report import flatten, train_series, used_sections, write_report
 
 SECTIONS = ["data", "model", "loss", "optim", "train", "eval", "boost", "ssl", "stargan"]
 RESUME = {"event": "resume", "step": 2000, "from": "checkpoints/state-0002000.pt", "time": 1764000000.0}

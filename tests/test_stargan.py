@@ -10,8 +10,9 @@ from gankit.config import load_config
 from gankit.data import load_dataset
 from gankit.data.attr_digits import ATTRIBUTES, info_for, render
 from gankit.errors import ConfigError
-from gankit.families.stargan import attribute_bce, target_domains, translation_rows
-from gankit.models.stargan import StarDiscriminator, StarGenerator, TransformGate
+from gankit.families.stargan import attribute_bce
+from gankit.families.stargan.networks import StarDiscriminator, StarGenerator, TransformGate
+from gankit.families.stargan.translation import target_domains, translation_rows
 
 TINY = ["model.g_dim=8", "model.d_dim=8", "model.g_layers=1", "data.size=16", "data.variants=1", "train.batch_size=8",
         "train.n_critic=2", "train.log_every=1", "train.sample_every=100", "train.checkpoint_every=100",
@@ -321,7 +322,7 @@ def test_translate_command_rows_targets_and_errors(tmp_path, capsys):
 
     from gankit.cli import main
     from gankit.data.image_io import make_grid
-    from gankit.translation import parse_targets
+    from gankit.families.stargan.translation import parse_targets
     from test_translation_grid import assert_labelled, split_header
 
     assert parse_targets(["red,rotated", ""], ATTRIBUTES).tolist() == [[1, 0, 0, 0, 0, 1], [0] * 6]
@@ -360,10 +361,10 @@ def test_celeba_attributes_form_the_hair_colour_group(tmp_path):
 
 
 def test_eval_while_training_is_refused_with_a_pointer(tmp_path):
-    from gankit.train.loop import Trainer
+    from gankit.apps.train import make_trainer
 
     with pytest.raises(ConfigError, match="scored by `gankit eval RUN` after training"):
-        Trainer(load_config("stargan_attrdigits", TINY + ["eval.every=2"]), tmp_path)
+        make_trainer(load_config("stargan_attrdigits", TINY + ["eval.every=2"]), tmp_path, progress=False)
 
 
 def test_celeba_eval_is_inception_fid_of_the_test_translations(tmp_path, monkeypatch, capsys):
@@ -373,10 +374,10 @@ def test_celeba_eval_is_inception_fid_of_the_test_translations(tmp_path, monkeyp
 
     from formats import randomize_inception, write_celeba
     from gankit.cli import main
-    from gankit.generate import load_generator
     from gankit.metrics.features import make_extractor
     from gankit.metrics.fid import fid_from_features
     from gankit.metrics.inception import FIDInceptionV3
+    from gankit.runs.snapshots import load_generator
 
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
     weights = tmp_path / "inception.pth"

@@ -5,9 +5,9 @@ import shutil
 
 import pytest
 
+from gankit.apps.study import StudySpec, load_study, plan, run_study, swept_points, trial_id
 from gankit.cli import main
 from gankit.errors import ConfigError
-from gankit.study import StudySpec, load_study, plan, run_study, swept_points, trial_id
 
 TOY = """
 base: wgan_gp_toy_8gaussians
@@ -113,13 +113,13 @@ def test_ray_backend_runs_trials_as_tasks(tmp_path):
 
 
 def test_an_interrupted_trial_stops_the_study(tmp_path, monkeypatch):
-    import gankit.train.run as run_module
+    import gankit.apps.study as study_module
     from gankit.train.loop import Interrupted
 
     def interrupted(*args, **kwargs):
         raise Interrupted("interrupted by SIGTERM at step 3; checkpoint saved", 15)
 
-    monkeypatch.setattr(run_module, "train", interrupted)
+    monkeypatch.setattr(study_module, "train", interrupted)
     with pytest.raises(Interrupted):
         run_study(_write(tmp_path), tmp_path / "out")
     assert not list((tmp_path / "out" / "trials").glob("*/trial.json"))  # nothing recorded as a result

@@ -5,7 +5,7 @@ import torch
 
 from gankit.data.attr_digits import info_for
 from gankit.data.image_io import make_grid
-from gankit.translation import column_labels
+from gankit.families.stargan.translation import column_labels
 from gankit.viz import column_header, samples_image
 
 

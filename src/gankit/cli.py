@@ -75,7 +75,7 @@ def train(preset, out, steps, overrides, device, seed, dry_run, overwrite, progr
         import time
 
         out = Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    from gankit.train.run import train as run_training
+    from gankit.apps.train import train as run_training
 
     _report(run_training(cfg, out, overwrite, progress))
 
@@ -87,7 +87,7 @@ def train(preset, out, steps, overrides, device, seed, dry_run, overwrite, progr
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when on a terminal).")
 def resume(run_dir, steps, device, progress) -> None:
     """Continue RUN_DIR exactly where its last checkpoint stopped."""
-    from gankit.train.run import resume as run_resume
+    from gankit.apps.train import resume as run_resume
 
     _report(run_resume(run_dir, steps, device, progress))
 
@@ -101,8 +101,8 @@ def resume(run_dir, steps, device, progress) -> None:
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 def sample(run_dir, num, out, seed, device) -> None:
     """Generate samples from RUN_DIR's generator snapshot."""
+    from gankit.apps.generate import generate, write_samples
     from gankit.files import check_output_path
-    from gankit.generate import generate, write_samples
     from gankit.train.loop import resolve_device
 
     out = check_output_path(out, "file" if out.suffix.lower() in (".png", ".npz") else "folder")
@@ -122,9 +122,9 @@ def sample(run_dir, num, out, seed, device) -> None:
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 def translate(run_dir, input_path, split, num, targets, out, per_image, device) -> None:
     """Translate images with RUN_DIR's StarGAN generator: [input, each target] per row."""
+    from gankit.apps.translate import translate_images
     from gankit.files import check_output_path
     from gankit.train.loop import resolve_device
-    from gankit.translation import translate_images
 
     out = check_output_path(out, "file")
     per_image = check_output_path(per_image, "folder", "--per-image") if per_image is not None else None
@@ -139,7 +139,7 @@ def translate(run_dir, input_path, split, num, targets, out, per_image, device) 
 @click.option("--tolerance", type=float, default=1e-4, show_default=True, help="Largest abs difference from PyTorch allowed.")
 def export(run_dir, fmt, out, tolerance) -> None:
     """Freeze RUN_DIR's generator with a dynamic batch size and check it against PyTorch on random inputs."""
-    from gankit.export import export_generator
+    from gankit.apps.export import export_generator
     from gankit.files import check_output_path
 
     report = export_generator(run_dir, fmt, check_output_path(out, "file") if out is not None else None, tolerance)
@@ -172,7 +172,7 @@ def eval_command(run_dir, metrics, num_samples, num_real, reference, runs, check
     """Score RUN_DIR's generator(s) and write eval.json and scores.csv."""
     import torch
 
-    from gankit.evaluate import evaluate_run
+    from gankit.apps.evaluate import evaluate_run
     from gankit.metrics.suite import METRICS
     from gankit.train.loop import resolve_device
 
@@ -186,7 +186,7 @@ def eval_command(run_dir, metrics, num_samples, num_real, reference, runs, check
                           extractor, watch, poll, log=click.echo, timeout=timeout, metrics=names, num_samples=num_samples,
                           num_real=num_real, reference=reference, runs=runs, seed=seed)
     click.echo(f"wrote {result['path']}")
-    from gankit.report import refresh_report
+    from gankit.apps.report import refresh_report
 
     refresh_report(run_dir, log=click.echo)
 
@@ -196,8 +196,8 @@ def eval_command(run_dir, metrics, num_samples, num_real, reference, runs, check
 @click.option("--out", type=UserPath(), help="The HTML file (default: PATH/report.html).")
 def report(path, out) -> None:
     """Write PATH's report.html: a run's curves, sample grids, eval table and config, or a study's table and plots."""
+    from gankit.apps.report import write_report
     from gankit.files import check_output_path
-    from gankit.report import write_report
 
     click.echo(f"wrote {write_report(path, check_output_path(out, 'file') if out is not None else None)}")
 
@@ -225,7 +225,7 @@ def metrics_command(input1, input2, fid, kid, isc, prc, dc, fd_extractor, as_jso
     """Scores between two image sets, like torch-fidelity's `fidelity` command."""
     import json
 
-    from gankit.evaluate import compare_image_sets
+    from gankit.apps.evaluate import compare_image_sets
     from gankit.metrics.inputs import load_image_set
     from gankit.metrics.suite import MetricOptions
     from gankit.train.loop import resolve_device
@@ -261,8 +261,8 @@ def metrics_command(input1, input2, fid, kid, isc, prc, dc, fd_extractor, as_jso
 @click.option("--json", "json_path", type=UserPath(), help="Also write the figures to this JSON file.")
 def bench(preset, device, steps, repeats, warmup, data, threads, overrides, json_path) -> None:
     """Time PRESET's training iteration: s/iteration, ms per D and G step, images/s, FLOPs, % of a measured peak."""
-    from gankit.bench import bench as run_bench
-    from gankit.bench import format_report
+    from gankit.apps.bench import bench as run_bench
+    from gankit.apps.bench import format_report
     from gankit.files import atomic_write_json, check_output_path
     from gankit.names import load_checked_config
 
@@ -285,7 +285,7 @@ def bench(preset, device, steps, repeats, warmup, data, threads, overrides, json
 def study(study_file, out, backend, workers, address, dry_run) -> None:
     """Run every trial of STUDY_FILE (grid/random over config keys x seeds), skipping finished ones, and
     write study.csv, summary.md and a plot per metric."""
-    from gankit.study import load_study, plan, run_study
+    from gankit.apps.study import load_study, plan, run_study
 
     if dry_run:
         for trial in plan(load_study(study_file), str(study_file)):

@@ -82,34 +82,3 @@ LOSSES.register("non_saturating")(LossPair(d_non_saturating, g_non_saturating))
 LOSSES.register("wasserstein")(LossPair(d_wasserstein, g_wasserstein))
 LOSSES.register("hinge")(LossPair(d_hinge, g_hinge))
 LOSSES.register("least_squares")(LossPair(d_least_squares, g_least_squares))
-
-
-# --- semi-supervised GAN (Salimans et al. 2016; openai/improved-gan). l: D's K class logits, the fake class
-# is the implicit logit 0, so log D(x) = LSE(l) - softplus(LSE(l)) and log(1 - D(x)) = -softplus(LSE(l)).
-
-def d_supervised(logits: Tensor, labels: Tensor) -> Tensor:
-    """Cross-entropy over the K real classes: -mean(l[y]) + mean(LSE(l))."""
-    return torch.logsumexp(logits, 1).mean() - logits.gather(1, labels[:, None]).mean()
-
-
-def d_unsupervised(real_logits: Tensor, fake_logits: Tensor, smoothing: float = 0.0) -> Tensor:
-    """-1/2 [(1 - s) E log D(x) + s E log(1 - D(x)) + E log(1 - D(G(z)))]: with s = 0 the paper code's
-    -1/2 mean(LSE(l_real)) + 1/2 mean(softplus(LSE(l_real))) + 1/2 mean(softplus(LSE(l_fake)));
-    s > 0 is one-sided label smoothing (real target 1 - s, fake target kept at 0; section 3.4)."""
-    lse_real, lse_fake = torch.logsumexp(real_logits, 1), torch.logsumexp(fake_logits, 1)
-    return 0.5 * (-(1 - smoothing) * lse_real.mean() + F.softplus(lse_real).mean() + F.softplus(lse_fake).mean())
-
-
-def g_ssl_non_saturating(fake_logits: Tensor) -> Tensor:
-    """-E log D(G(z)) = mean(softplus(-LSE(l_fake))): G's loss when feature matching is off."""
-    return F.softplus(-torch.logsumexp(fake_logits, 1)).mean()
-
-
-def g_feature_matching(fake_features: Tensor, real_features: Tensor) -> Tensor:
-    """mean((E f(G(z)) - E f(x))^2) over the features of one D layer (section 3.1)."""
-    return (fake_features.mean(0) - real_features.mean(0)).pow(2).mean()
-
-
-def historical_average(params: list[Tensor], averages: list[Tensor]) -> Tensor:
-    """sum ||theta - mean of past theta||^2 over a player's parameters (section 3.3)."""
-    return sum((p - a).pow(2).sum() for p, a in zip(params, averages, strict=True))

@@ -199,8 +199,8 @@ def test_weights_that_turn_non_finite_are_never_saved(tmp_path):
     """Finite losses, then an update that makes a weight inf: the checkpoint of that step is not written, the last
     good one stays the newest and the snapshot keeps its finite weights."""
     from gankit.names import load_checked_config
+    from gankit.runs.directory import prepare_run_dir, write_config
     from gankit.train.loop import Trainer
-    from gankit.train.run import prepare_run_dir, write_config
 
     overrides = [a for a in TINY[1::2] if "=" in a] + ["train.steps=6"]
     cfg = load_checked_config("wgan_gp_digits", overrides)
@@ -351,7 +351,7 @@ def test_a_read_only_run_directory(tmp_path, finished_run):
 
 def _assert_intact(run: Path) -> None:
     """What a stopped run holds is readable: config, every log line but a cut last one, checkpoints, a final status."""
-    from gankit.train.run import read_run_config
+    from gankit.runs.directory import read_run_config
 
     if not (run / "config.yaml").exists():
         return

@@ -123,7 +123,7 @@ def test_cropped_conv_is_the_full_convolution_and_loads_full_kernels():
 
 
 def test_stargan_discriminator_at_64px_leaves_out_dead_taps_unless_weights_are_normalized():
-    from gankit.models.stargan import StarDiscriminator
+    from gankit.families.stargan.networks import StarDiscriminator
 
     torch.manual_seed(0)
     cropped = StarDiscriminator(3, 64, 5, repeat=6)

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from gankit.config import load_config
+from gankit.runs.directory import prepare_run_dir
 from gankit.train import checkpoint as ckpt
 from gankit.train import compiled
 from gankit.train.loop import Trainer
-from gankit.train.run import prepare_run_dir
 
 
 def _max_param_diff(a: Trainer, b: Trainer) -> float:

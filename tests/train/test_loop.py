@@ -11,9 +11,9 @@ import torch
 
 from gankit.config import load_config
 from gankit.errors import RunDirError, TrainingDiverged
+from gankit.runs.directory import prepare_run_dir, write_config
 from gankit.train import checkpoint as ckpt
 from gankit.train.loop import Trainer
-from gankit.train.run import prepare_run_dir, write_config
 
 
 def _trainer(tmp_path, overrides, name="run"):

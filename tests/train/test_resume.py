@@ -1,10 +1,11 @@
 """Resuming must give the same weights as never stopping (CPU, bit-identical)."""
 import torch
 
+from gankit.apps.train import resume
 from gankit.config import load_config
+from gankit.runs.directory import prepare_run_dir, read_run_config, write_config
 from gankit.train import checkpoint as ckpt
 from gankit.train.loop import Trainer
-from gankit.train.run import prepare_run_dir, read_run_config, resume, write_config
 
 
 def _assert_same_state(a: Trainer, b: Trainer):

@@ -185,10 +185,3 @@ def limit(dataset: TensorDataset | FileDataset, max_images: int | None):
 Loader = Callable[[Any, Split], "TensorDataset | FileDataset"]
 DATASETS: Registry[Loader] = Registry("dataset")
 
-
-def load_dataset(cfg, split: Split = "train") -> TensorDataset | FileDataset:
-    """Build the `split` of the dataset that `cfg` (a DataConfig) names."""
-    import gankit.data  # noqa: F401  (registers the loaders)
-
-    loader = DATASETS.get(cfg.name)
-    return limit(loader(cfg, split), cfg.max_images)

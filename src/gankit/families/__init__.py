@@ -1,6 +1,6 @@
-"""What is trained: each family wires models and losses into discriminator/generator steps for the one
-training loop (`gankit.train.loop`)."""
+"""What is trained: one package per family (gan, improved_gan, stargan, adagan), each registered in `FAMILIES`
+behind the contract of `gankit.families.base`."""
 from gankit.families import adagan, gan, improved_gan, stargan  # noqa: F401  (registration)
-from gankit.families.base import FAMILIES, Family, FamilyHooks, TrainStep
+from gankit.families.base import FAMILIES, ExportInterface, Family, ScoredGenerator, TrainStep
 
-__all__ = ["FAMILIES", "Family", "FamilyHooks", "TrainStep"]
+__all__ = ["FAMILIES", "ExportInterface", "Family", "ScoredGenerator", "TrainStep"]

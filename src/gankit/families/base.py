@@ -1,13 +1,27 @@
-"""The contract between a family and the training loop."""
+"""The declared contract of a family, in three parts, each with its defaults here:
+
+- **generate** (what `gankit sample`, `export` and `eval` need, as classmethods on the family class):
+  `build_generator(cfg, info)`, `generate(G, cfg, n, device, generator)`, `export_interface(G, cfg, info)`;
+- **score** (what `gankit eval` needs beyond the metrics of the data): `extra_metrics`, a classifier to score
+  (`build_classifier`, `classifier_weights`), or a scoring of its own (`score_generator`, StarGAN's translations);
+- **train** (what the one loop needs, on an instance built as `Family(cfg, info, device)`): `modules`,
+  `generator`, `latent(n)`, `steps()` and the hooks below (no-ops by default). A family trained by a procedure
+  over ordinary runs instead (AdaGAN's boosting) names that procedure in `driver` (`gankit.drivers`) and
+  leaves the training part out.
+
+`FAMILIES.register` checks a class against this contract when it is registered, so a family that forgets a
+member fails at import, not in the middle of a run; nothing elsewhere asks a family what it has.
+"""
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import torch
 from torch import Tensor, nn
 
+from gankit.errors import ConfigError
 from gankit.registry import Registry
 
 Batch = dict[str, Tensor]
@@ -27,23 +41,6 @@ class TrainStep:
     uses_data: bool = True
 
 
-class Family(Protocol):
-    modules: dict[str, nn.Module]  # everything with weights, saved in the training state
-
-    @property
-    def generator(self) -> nn.Module: ...
-
-    def steps(self) -> list[TrainStep]: ...
-
-    def latent(self, n: int, generator: torch.Generator | None = None) -> Tensor: ...
-
-    @classmethod
-    def build_generator(cls, cfg, info) -> nn.Module: ...
-
-    @classmethod
-    def generate(cls, G: nn.Module, cfg, n: int, device, generator: torch.Generator | None = None) -> Tensor: ...
-
-
 @dataclass(frozen=True)
 class ExportInterface:
     """A generator as `gankit export` freezes it: the module, its input names, example inputs
@@ -55,14 +52,52 @@ class ExportInterface:
     facts: dict = field(default_factory=dict)
 
 
-class FamilyHooks:
-    """What a family may add to the loop, as no-ops by default, so the loop calls them without asking which
-    family it runs: data beyond the main batches (a labelled subset), per-iteration bookkeeping (an EMA of D),
-    extra resumable state, extra snapshots next to the generator's, a classifier to score, its own log line."""
+class Family:
+    """Defaults of every optional member; a family overrides what it has (see the module docstring)."""
 
-    supports_compile = True  # the iteration can be traced by train.compile
+    # --- generate ----------------------------------------------------------------------------------
+    @classmethod
+    def build_generator(cls, cfg, info) -> nn.Module:
+        raise NotImplementedError
+
+    @classmethod
+    def generate(cls, G: nn.Module, cfg, n: int, device, generator: torch.Generator | None = None) -> Tensor:
+        raise NotImplementedError
+
+    @classmethod
+    def export_interface(cls, G: nn.Module, cfg, info) -> ExportInterface:
+        raise ConfigError(f"family '{cfg.family}' has no export interface")
+
+    # --- score -------------------------------------------------------------------------------------
     extra_metrics: tuple[str, ...] = ()  # prepended to the data's default metrics
+    score_generator: Callable | None = None  # classmethod (G, cfg, info, device) -> ScoredGenerator: scored its own way
+    build_classifier: Callable | None = None  # classmethod (cfg, info) -> the network `eval.metrics: accuracy` scores
+
+    @classmethod
+    def classifier_weights(cls, state: dict) -> dict[str, Tensor]:
+        """The classifier's weights in a training state (for `build_classifier`'s network)."""
+        raise NotImplementedError
+
+    # --- train -------------------------------------------------------------------------------------
+    driver: str | None = None  # the name of a procedure in gankit.drivers that trains this family instead of the loop
+    supports_compile = True  # the iteration can be traced by train.compile
     log_line = None  # (step, values, it_per_s, batch_size) -> str, else the loop's standard line
+    modules: dict[str, nn.Module]  # everything with weights, saved in the training state
+
+    @classmethod
+    def bench_config(cls, cfg):
+        """The config `gankit bench` times (AdaGAN: one component's training)."""
+        return cfg
+
+    @property
+    def generator(self) -> nn.Module:
+        raise NotImplementedError
+
+    def latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def steps(self) -> list[TrainStep]:
+        raise NotImplementedError
 
     def attach_data(self, data) -> list[str]:
         """Called once with the training split; returns lines for the log."""
@@ -90,4 +125,42 @@ class FamilyHooks:
         return G(fixed), None
 
 
-FAMILIES: Registry[type] = Registry("family")
+@dataclass(frozen=True)
+class ScoredGenerator:
+    """What a family's own scoring returns: scores (name -> float), reference scores beside them (e.g. StarGAN's
+    identity and exact-render translators) and the protocol they were measured under."""
+
+    scores: dict[str, float]
+    references: dict[str, dict[str, float]]
+    protocol: dict
+
+
+GENERATE = ("build_generator", "generate")
+TRAIN = ("generator", "latent", "steps")
+
+
+def missing_members(cls: type) -> list[str]:
+    """The contract's members that `cls` leaves at their raising defaults (empty: it fulfils the contract)."""
+    if not (isinstance(cls, type) and issubclass(cls, Family)):
+        return ["(subclass of gankit.families.base.Family)"]
+    required = GENERATE + (() if cls.driver else TRAIN)
+    if cls.build_classifier is not None:
+        required += ("classifier_weights",)
+    return [name for name in required if inspect.getattr_static(cls, name) is Family.__dict__[name]]
+
+
+class FamilyRegistry(Registry[type]):
+    """The families, each checked against the contract when registered."""
+
+    def register(self, name: str):
+        add = super().register(name)
+
+        def decorator(cls: type) -> type:
+            if missing := missing_members(cls):
+                raise TypeError(f"family '{name}' ({cls.__name__}) does not fulfil the contract: missing {', '.join(missing)}")
+            return add(cls)
+
+        return decorator
+
+
+FAMILIES = FamilyRegistry("family")

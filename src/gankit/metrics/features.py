@@ -25,6 +25,8 @@ import torch
 from gankit.data.image_io import to_uint8
 from gankit.errors import GankitError
 from gankit.files import atomic_write, atomic_write_json
+from gankit.metrics.classifiers import CLASSIFIERS, INPUT_SIZE, load_classifier
+from gankit.metrics.inception import for_inference, load_inception
 
 
 @dataclass
@@ -43,8 +45,6 @@ class Extractor:
 def make_extractor(name: str, device: torch.device | str = "cpu", inception_weights: str | None = None) -> Extractor:
     device = torch.device(device)
     if name == "inception":
-        from gankit.metrics.inception import for_inference, load_inception
-
         model = load_inception(inception_weights, device)
         sha256 = model.weights_sha256
         model = for_inference(model)  # batch norm folded, channels_last: see BENCHMARKS.md "Metrics"
@@ -59,8 +59,6 @@ def make_extractor(name: str, device: torch.device | str = "cpu", inception_weig
         protocol = {"extractor": "inception-v3-compat (TF inception-2015-12-05, pool3 2048-d)",
                     "weights_sha256": sha256, "input": "uint8 RGB resized to 299x299, TF1 bilinear"}
         return Extractor("inception", model, run, protocol, device)
-    from gankit.metrics.classifiers import CLASSIFIERS, INPUT_SIZE, load_classifier
-
     model = load_classifier(name, device)
     colour = "RGB" if CLASSIFIERS.get(name).channels == 3 else "grey"
     protocol = {"extractor": f"{name}-cnn (gankit domain classifier; FD is not FID)",

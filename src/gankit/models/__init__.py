@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from gankit.data.base import DataInfo
-from gankit.models import dcgan, improved_gan, resnet_cifar, sndcgan, stargan, toy
+from gankit.errors import ConfigError
+from gankit.models import dcgan, resnet_cifar, sndcgan, toy
 from gankit.models.latent import sample_latent
 from gankit.nn.layers import VirtualBatchGenerator
 from gankit.nn.norms import apply_weight_norm, set_batch_norm
@@ -33,14 +34,10 @@ ARCHITECTURES.register("dcgan")(Architecture(dcgan.dcgan_generator, dcgan.dcgan_
 ARCHITECTURES.register("toy_mlp")(Architecture(toy.toy_generator, toy.toy_discriminator, "points"))
 ARCHITECTURES.register("resnet_cifar")(Architecture(resnet_cifar.resnet_generator, resnet_cifar.resnet_discriminator, "image"))
 ARCHITECTURES.register("sndcgan")(Architecture(sndcgan.sndcgan_generator, sndcgan.sndcgan_discriminator, "image"))
-ARCHITECTURES.register("ssl_mlp")(Architecture(improved_gan.mlp_generator, improved_gan.mlp_classifier, "image", "improved_gan"))
-ARCHITECTURES.register("ssl_conv")(Architecture(improved_gan.conv_generator, improved_gan.conv_classifier, "image", "improved_gan"))
-ARCHITECTURES.register("stargan")(Architecture(stargan.stargan_generator, stargan.stargan_discriminator, "image", "stargan"))
+# a family's own networks are registered by its package (gankit.families.improved_gan, gankit.families.stargan)
 
 
 def get_architecture(name: str, info: DataInfo) -> Architecture:
-    from gankit.errors import ConfigError
-
     arch = ARCHITECTURES.get(name)
     if arch.data_kind != info.kind:
         raise ConfigError(f"model.arch '{name}' is for {arch.data_kind} data, but the dataset gives {info.kind}")

@@ -24,7 +24,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from gankit.errors import ConfigError
+from gankit.errors import ConfigError, GankitError
 
 
 @dataclass
@@ -151,3 +151,18 @@ def shutdown() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
     _CURRENT = Distributed()
+
+
+def on_main(fn, *args):
+    """Run `fn` on rank 0 only (the run directory is rank 0's); its user error, if any, is raised on every rank."""
+    group = current()
+    result, error = None, None
+    if group.is_main:
+        try:
+            result = fn(*args)
+        except GankitError as err:
+            error = err
+    error = group.broadcast_object(error)
+    if error is not None:
+        raise error
+    return group.broadcast_object(result)

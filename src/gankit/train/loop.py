@@ -28,9 +28,10 @@ from gankit.data.transforms import random_hflip
 from gankit.errors import ConfigError, GankitError, RunDirError, TrainingDiverged
 from gankit.families import FAMILIES
 from gankit.files import os_error_reason
+from gankit.nn.ema import EMA
 from gankit.train import checkpoint as ckpt
 from gankit.train import distributed
-from gankit.train.ema import EMA
+from gankit.train.compiled import CompiledIteration
 from gankit.train.logger import RunLogger
 from gankit.train.precision import resolve_precision
 from gankit.train.status import write_status
@@ -69,9 +70,11 @@ class NullLogger:
 
 
 class Trainer:
-    def __init__(self, cfg: Config, run_dir: Path, progress: bool | None = None,
-                 data_weights: torch.Tensor | None = None, data=None):
-        """`data`: a training dataset to use instead of loading `cfg.data` (benchmarks on synthetic data)."""
+    def __init__(self, cfg: Config, run_dir: Path, progress: bool | None = None, data=None,
+                 sampler: InfiniteSampler | None = None):
+        """`data`: a training dataset to use instead of loading `cfg.data` (benchmarks on synthetic data); `sampler`:
+        how batches are drawn from it (default: uniformly, seeded by train.seed; AdaGAN's driver draws by weight).
+"""
         self.cfg, self.run_dir, self.progress = cfg, Path(run_dir), progress
         self.dist = distributed.init_from_env(cfg.train.device)
         self.device = resolve_device(self.dist.device(cfg.train.device))
@@ -105,10 +108,10 @@ class Trainer:
         if cfg.train.compile:
             if not self.family.supports_compile:
                 raise ConfigError(f"train.compile is not supported by family '{cfg.family}'; set train.compile=false")
-            from gankit.train.compiled import CompiledIteration
-
             self._compiled = CompiledIteration.get(self.family, self.train_steps, cfg, self.info, self.device)
-        self.sampler = InfiniteSampler(len(self.data), cfg.train.batch_size, seed=cfg.train.seed, weights=data_weights)
+        self.sampler = sampler or InfiniteSampler(len(self.data), cfg.train.batch_size, seed=cfg.train.seed)
+        if self.sampler.num_items != len(self.data):
+            raise ConfigError(f"the sampler draws from {self.sampler.num_items} items, the data has {len(self.data)}")
         self.ema = EMA(self.family.generator, cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
         self.fixed_z = self.family.latent(cfg.train.grid_size, torch.Generator().manual_seed(cfg.train.seed))
         self.total_steps = cfg.total_steps(len(self.data))
@@ -117,15 +120,7 @@ class Trainer:
         self._counts: dict[str, int] = {}
         self._stop_signal: int | None = None
         self._resumed_from: Path | None = None
-        self._evaluator = None
-        if cfg.eval.every or cfg.eval.schedule == "eval_after_train":  # a bad eval config fails before training
-            from gankit.evaluate import Evaluator
-
-            if hasattr(self.family, "evaluate_run"):  # scored its own way, from the snapshot (StarGAN)
-                raise ConfigError(f"family '{cfg.family}' is scored by `gankit eval RUN` after training; "
-                                  "set eval.every=0 and eval.schedule=train")
-
-            self._evaluator = Evaluator(cfg, self.info, self.device)
+        self.hooks: list = []  # hook(trainer, logger) after every iteration's own bookkeeping (evaluation)
         data_batches = sum(s.repeat for s in self.train_steps if s.uses_data)
         self.total_epochs = max(math.ceil(self.total_steps * data_batches / self.sampler.batches_per_epoch), 1)
 
@@ -275,11 +270,16 @@ class Trainer:
             kept = f"last good checkpoint: {last_good}" if last_good else "no checkpoint was saved yet"
             raise TrainingDiverged(f"{bad[0]} became {means[bad[0]]} by step {self.step}; training stopped ({kept})")
 
+    @property
+    def sampling_generator(self) -> torch.nn.Module:
+        """The generator that samples, is saved and is scored: the EMA of G's weights if kept, else G."""
+        return self.ema.module if self.ema is not None else self.family.generator
+
     @torch.no_grad()
     def save_sample_grid(self, logger: RunLogger) -> None:
         if not self.dist.is_main:
             return
-        G = self.ema.module if self.ema is not None else self.family.generator
+        G = self.sampling_generator
         was_training = G.training
         G.eval()
         samples, nrow = self.family.sample_grid(G, self.fixed_z, self.data)
@@ -304,7 +304,7 @@ class Trainer:
             self.dist.barrier()
             return path
         path = ckpt.save_state(self.run_dir, self.step, state, self.cfg.train.keep_checkpoints)
-        G = self.ema.module if self.ema is not None else self.family.generator
+        G = self.sampling_generator
         meta = {"config": self.cfg.to_dict(), "data_info": self.info.to_dict(), "step": self.step,
                 "ema": self.ema is not None, "gankit_version": __version__}
         ckpt.save_snapshot(self.run_dir / ckpt.SNAPSHOT_NAME, G, meta)
@@ -312,14 +312,6 @@ class Trainer:
             ckpt.save_snapshot(self.run_dir / f"{stem}.safetensors", module, meta)
         self.dist.barrier()
         return path
-
-    def evaluate(self, logger: RunLogger) -> None:
-        """Score the current generator (EMA if any) with the run's eval config; logged as eval/<score>."""
-        if self.dist.is_main:
-            G = self.ema.module if self.ema is not None else self.family.generator
-            scores = self._evaluator.evaluate(G, self.family.classifier)
-            logger.log_eval(self.step, {k: v["mean"] for k, v in scores.items() if isinstance(v["mean"], float)})
-        self.dist.barrier()
 
     def _on_signal(self, signum, frame) -> None:
         self._stop_signal = signum
@@ -405,8 +397,8 @@ class Trainer:
                 self.save_sample_grid(logger)
             if at_checkpoint:
                 self._last_good = self.save_checkpoint(self._last_good)
-            if (every_eval := self.cfg.eval.every) and (self.step % every_eval == 0 or self.step == self.total_steps):
-                self.evaluate(logger)
+            for hook in self.hooks:
+                hook(self, logger)
             if self._stop_signal:
                 name = signal.Signals(self._stop_signal).name
                 logger.message(f"{name} at step {self.step}: checkpoint saved to {self._last_good}")

@@ -21,6 +21,7 @@ import torch
 from gankit.errors import ConfigError, GankitError, RunDirError
 from gankit.families import FAMILIES
 from gankit.files import atomic_write_json, os_error_reason, temp_name
+from gankit.runs.snapshots import load_generator
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 EXAMPLE_BATCH = 2  # the batch the export is traced with; parity runs other sizes
@@ -97,8 +98,6 @@ def default_path(run_dir: Path, fmt: str) -> Path:
 def export_generator(run_dir: Path, fmt: str, out: Path | None = None, tolerance: float = 1e-4, seed: int = 0) -> dict:
     """Export RUN_DIR's generator snapshot to `out` (default RUN_DIR/generator.onnx or .torchscript.pt) and check
     parity; returns {"path", "sidecar", "format", "inputs", "max_abs_diff", "batches", "seconds"}."""
-    from gankit.generate import load_generator
-
     if fmt not in FORMATS:
         raise ConfigError(f"--format: expected one of {', '.join(FORMATS)}, got '{fmt}'")
     if fmt == "onnx":

@@ -21,7 +21,9 @@ import numpy as np
 import yaml
 
 from gankit import __version__
-from gankit.errors import RunDirError
+from gankit.errors import GankitError, RunDirError
+from gankit.files import atomic_write
+from gankit.runs.directory import read_run_config
 
 REPORT_NAME = "report.html"
 MAX_GRIDS = 8  # sample grids shown: evenly spaced over training, first and last included
@@ -293,8 +295,6 @@ def _status_line(run_dir: Path) -> str:
 
 
 def run_report(run_dir: Path) -> str:
-    from gankit.train.run import read_run_config
-
     cfg = read_run_config(run_dir)
     records = _read_jsonl(run_dir / "metrics.jsonl")
     try:
@@ -393,8 +393,6 @@ def _page(title: str, parts: list[str]) -> str:
 
 def write_report(path: str | Path, out: str | Path | None = None) -> Path:
     """Write the report of a run or study directory (`out` default: PATH/report.html) and return its path."""
-    from gankit.train.checkpoint import atomic_write
-
     path = Path(path)
     if not path.is_dir():
         raise RunDirError(f"{path}: no such run or study directory")
@@ -407,9 +405,6 @@ def write_report(path: str | Path, out: str | Path | None = None) -> Path:
 def refresh_report(run_dir: str | Path, log=print) -> Path | None:
     """After training or evaluation: rewrite the run's report when its config asks for one. A report that cannot be
     drawn is said in one line and never fails the run (its checkpoints and scores are already on disk)."""
-    from gankit.errors import GankitError
-    from gankit.train.run import read_run_config
-
     try:
         if not read_run_config(Path(run_dir)).train.report:
             return None

@@ -23,8 +23,13 @@ from gankit.data.sampler import InfiniteSampler
 from gankit.errors import ConfigError, DataError, RunDirError
 from gankit.families.base import FAMILIES, TrainStep
 from gankit.families.gan import GAN, build_module, check_architecture
-from gankit.losses import d_supervised, d_unsupervised, g_feature_matching, g_ssl_non_saturating, historical_average
-from gankit.train.ema import EMA
+from gankit.families.improved_gan import networks
+from gankit.families.improved_gan.losses import d_supervised, d_unsupervised, g_feature_matching, g_ssl_non_saturating, historical_average
+from gankit.models import ARCHITECTURES, Architecture
+from gankit.nn.ema import EMA
+
+ARCHITECTURES.register("ssl_mlp")(Architecture(networks.mlp_generator, networks.mlp_classifier, "image", "improved_gan"))
+ARCHITECTURES.register("ssl_conv")(Architecture(networks.conv_generator, networks.conv_classifier, "image", "improved_gan"))
 
 CARD_NAMES = {"loss_sup": "Supervised loss", "loss_d": "D loss", "loss_g": "G loss", "acc_lab": "Accuracy"}
 
@@ -172,8 +177,8 @@ class ImprovedGAN(GAN):
     def build_classifier(cls, cfg, info: DataInfo) -> nn.Module:
         return build_module(cfg, info, "discriminator")
 
-    @staticmethod
-    def classifier_weights(state: dict) -> dict[str, Tensor]:
+    @classmethod
+    def classifier_weights(cls, state: dict) -> dict[str, Tensor]:
         """The classifier's weights in a training state: the EMA of D if kept, else D."""
         ema = (state.get("family") or {}).get("classifier_ema")
         return ema["module"] if ema else state["modules"]["D"]

@@ -7,14 +7,10 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gankit.files import atomic_write, atomic_write_text
-
-if TYPE_CHECKING:
-    from gankit.study import StudySpec
 
 # Scores where lower is better (the rest: higher is better).
 LOWER_IS_BETTER = {"fid", "fd", "kid", "fd_kid", "reverse_kl", "class_tv"}
@@ -40,7 +36,9 @@ def _mean_std(values: list[float]) -> str:
     return f"{np.mean(values):.4g} ± {np.std(values):.2g}"
 
 
-def write_summary(out: Path, spec: StudySpec, name: str, rows: list[dict]) -> dict:
+def write_summary(out: Path, spec, name: str, rows: list[dict]) -> dict:
+    """The study's files in `out` from its `spec` (a `gankit.apps.study.StudySpec`: description, base, set, seeds)
+    and its trial rows; returns {file kind: path}."""
     keys = list(dict.fromkeys(k for row in rows for k in row["values"]))
     all_metrics = _metric_names(rows)
     finished = [r for r in rows if r["status"] == "finished"]

@@ -19,18 +19,45 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
+from gankit import __version__
 from gankit.data import load_dataset
 from gankit.data.attr_digits import render
-from gankit.data.base import FirstItems
-from gankit.data.transforms import to_signed_unit
+from gankit.data.base import DataInfo, FirstItems
+from gankit.data.image_io import IMAGE_SUFFIXES, read_image
+from gankit.data.transforms import prepare_images, to_signed_unit
 from gankit.errors import ConfigError
-from gankit.families.stargan import target_domains
+from gankit.families.base import ScoredGenerator
+from gankit.families.gan import build_module
+from gankit.families.stargan.metrics import attribute_scores
+from gankit.metrics.classifiers import load_classifier
+from gankit.metrics.features import cached_real_features, extract, make_extractor
 from gankit.metrics.fid import fid_from_features
-from gankit.metrics.translation import attribute_scores
-from gankit.viz import save_samples
 
 Translator = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def target_domains(c_org: torch.Tensor, info: DataInfo) -> list[torch.Tensor]:
+    """One target per attribute, as the reference's test phase: an attribute of an exclusive group (hair colour,
+    ink colour) is switched on and the rest of its group off; any other attribute is flipped. Each (N, c_dim)."""
+    grouped = {i: group for group in info.exclusive for i in group}
+    targets = []
+    for i in range(c_org.shape[1]):
+        c = c_org.clone()
+        if i in grouped:
+            c[:, list(grouped[i])] = 0
+            c[:, i] = 1
+        else:
+            c[:, i] = 1 - c[:, i]
+        targets.append(c)
+    return targets
+
+
+def translation_rows(G: nn.Module, x: torch.Tensor, c_org: torch.Tensor, info: DataInfo) -> torch.Tensor:
+    """[input, G(input, target) for every target domain] per input, stacked row-major: (N * (1 + c_dim), C, H, W)."""
+    outputs = [x] + [G(x, c) for c in target_domains(c_org, info)]
+    return torch.stack(outputs, 1).flatten(0, 1)
 
 
 @torch.no_grad()
@@ -76,8 +103,6 @@ def translation_scores(G: torch.nn.Module, cfg, device, batch_size: int = 100) -
     G = G.to(device).eval()
     if cfg.data.name != "attr_digits":
         return fid_translation_scores(G, cfg, data, device)
-    from gankit.metrics.classifiers import load_classifier
-
     scorer = load_classifier("attr_digits", device)  # once for all three translators
     return {"model": score_translator(G, data, scorer, device, batch_size),
             "identity": score_translator(lambda x, c: x, data, scorer, device, batch_size),
@@ -89,8 +114,6 @@ def fid_translation_scores(G: torch.nn.Module, cfg, data, device) -> dict[str, d
     """The StarGAN card's figure: FID between the translations of the held-out test images (each to every
     target domain of `target_domains`) and those real test images, with the Inception of `gankit eval`; the
     cycle L1 beside it. Reference: FID of as many real train images against the same test images."""
-    from gankit.metrics.features import cached_real_features, extract, make_extractor
-
     extractor = make_extractor("inception", device, cfg.eval.inception_weights)
     batch_size = min(cfg.eval.batch_size, 50)
     real, _ = cached_real_features(cfg.data, "test", extractor, len(data), batch_size,
@@ -114,31 +137,16 @@ def fid_translation_scores(G: torch.nn.Module, cfg, data, device) -> dict[str, d
             "real_train_images": {"fid": float(fid_from_features(test_features, train_real["features"].astype(np.float64)))}}
 
 
-def evaluate_translation_run(run_dir: Path, device: str = "cpu", log=print, cfg=None) -> dict:
-    """Score RUN_DIR's generator snapshot; write eval.json (results[step].scores as other runs, plus the reference
-    translators' scores) and scores.csv. `cfg`: the run's config with `gankit eval`'s changes (num_real,
-    inception_weights) applied."""
-    from gankit import __version__
-    from gankit.evaluate import write_results
-    from gankit.generate import load_generator
-
-    G, run_cfg, info, meta = load_generator(run_dir, device)
-    cfg = cfg or run_cfg
+def score_translations(G: nn.Module, cfg, info: DataInfo, device) -> ScoredGenerator:
+    """`translation_scores` as `gankit eval` records them: the model's scores, the reference translators' beside
+    them, and the protocol. `cfg`: the run's config with `gankit eval`'s changes (num_real, inception_weights)."""
     scores = translation_scores(G, cfg, device)
-    step = int(meta.get("step", -1))
-    references = {k: v for k, v in scores.items() if k != "model"}
-    entry = {"source": "generator.safetensors",
-             "scores": {k: {"mean": v, "std": 0.0, "values": [v]} for k, v in scores["model"].items()},
-             "reference_translators": references}
-    for name, values in scores.items():
-        log(f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
     attr_digits = cfg.data.name == "attr_digits"
     protocol = {"scorer": "attr_digits-cnn" if attr_digits else "inception FID (translations vs real test images)",
                 "test_items": min(cfg.eval.num_real or 10**9, len(load_dataset(cfg.data, "test"))),
                 "targets_per_item": info.num_classes, "reference_data": cfg.data.model_dump(mode="json"),
                 "gankit_version": __version__}
-    path = write_results(Path(run_dir), {step: entry}, protocol)
-    return {"results": {step: entry}, "protocol": protocol, "path": str(path)}
+    return ScoredGenerator(scores["model"], {k: v for k, v in scores.items() if k != "model"}, protocol)
 
 
 def parse_targets(specs: list[str], names: tuple[str, ...]) -> torch.Tensor:
@@ -167,10 +175,8 @@ def column_labels(info, c_org: torch.Tensor | None = None, specs: list[str] | No
     return labels
 
 
-def _read_inputs(path: Path, cfg, info) -> torch.Tensor:
-    from gankit.data.image_io import IMAGE_SUFFIXES, read_image
-    from gankit.data.transforms import prepare_images
-
+def read_inputs(path: Path, cfg, info) -> torch.Tensor:
+    """The images to translate: one file, or every PNG/JPEG under a folder, prepared as the run's data."""
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if path.is_dir() else [path]
     if not files:
         raise ConfigError(f"{path}: no images (PNG/JPEG) to translate")
@@ -180,17 +186,10 @@ def _read_inputs(path: Path, cfg, info) -> torch.Tensor:
     return to_signed_unit(torch.cat(images))
 
 
-def _estimate_attributes(run_dir: Path, cfg, info, x: torch.Tensor) -> torch.Tensor:
-    """The inputs' own attributes as the run's D classifies them (newest training state); exclusive groups by arg-max."""
-    from gankit.errors import RunDirError
-    from gankit.families.gan import build_module
-    from gankit.train.checkpoint import list_states, load_state
-
-    states = list_states(run_dir)
-    if not states:
-        raise RunDirError(f"{run_dir}: no training state to read D from; give --targets explicitly")
+def estimate_attributes(d_weights: dict[str, torch.Tensor], cfg, info, x: torch.Tensor) -> torch.Tensor:
+    """The inputs' own attributes as the run's D (`d_weights`) classifies them; exclusive groups by arg-max."""
     D = build_module(cfg, info, "discriminator")
-    D.load_state_dict(load_state(states[-1][1])["modules"]["D"])
+    D.load_state_dict(d_weights)
     with torch.no_grad():
         logits = D.eval()(x)[1]
     c = (logits > 0).float()
@@ -198,37 +197,3 @@ def _estimate_attributes(run_dir: Path, cfg, info, x: torch.Tensor) -> torch.Ten
         c[:, list(group)] = 0
         c[torch.arange(len(c)), torch.tensor(group)[logits[:, list(group)].argmax(1)]] = 1
     return c
-
-
-@torch.no_grad()
-def translate_images(run_dir: Path, out: Path, input_path: Path | None = None, split: str | None = None, num: int = 8,
-                     targets: list[str] | None = None, per_image: Path | None = None, device: str = "cpu") -> str:
-    """A grid with a row per input: [input, its translation to each target] (the reference's test phase), small images
-    enlarged as the training grids are, under a header row naming each column (`column_labels`); `per_image`: each
-    row also on its own, enlarged and labelled the same way."""
-    from gankit.generate import load_generator
-
-    run_dir = Path(run_dir)
-    G, cfg, info, _ = load_generator(run_dir, device)
-    if cfg.family != "stargan":
-        raise ConfigError(f"{run_dir}: a '{cfg.family}' run; translate needs a stargan run")
-    if (input_path is None) == (split is None):
-        raise ConfigError("give exactly one of --input and --split")
-    if split is not None:
-        data = load_dataset(cfg.data, split)
-        batch = data.get(torch.arange(min(num, len(data))))
-        x, c_org = batch["x"], batch["y"]
-    else:
-        x = _read_inputs(Path(input_path), cfg, info)
-        c_org = None if targets else _estimate_attributes(run_dir, cfg, info, x)
-    x = x.to(device)
-    goals = [parse_targets(list(targets), info.label_names).to(device)[i].expand(len(x), -1) for i in range(len(targets))] \
-        if targets else target_domains(c_org.to(device), info)
-    labels = column_labels(info, None if targets else c_org, list(targets or []))
-    rows = torch.stack([x] + [G(x, c) for c in goals], 1).cpu()  # (N, 1 + T, C, H, W)
-    save_samples(rows.flatten(0, 1), out, nrow=rows.shape[1], columns=labels)
-    if per_image is not None:
-        per_image.mkdir(parents=True, exist_ok=True)
-        for i, row in enumerate(rows):
-            save_samples(row, per_image / f"{i:05d}.png", nrow=len(row), columns=labels)
-    return f"{len(rows)} inputs x {rows.shape[1] - 1} targets to {out}" + (f" and {per_image}/" if per_image else "")

@@ -11,9 +11,9 @@ from torch import Tensor, nn
 
 from gankit.data.base import DataInfo
 from gankit.errors import ConfigError
-from gankit.families.base import FAMILIES, ExportInterface, FamilyHooks, TrainStep
+from gankit.families.base import FAMILIES, ExportInterface, Family, TrainStep
 from gankit.losses import LOSSES
-from gankit.models import build_network
+from gankit.models import ARCHITECTURES, build_network
 from gankit.models.latent import sample_latent
 from gankit.penalties import PENALTIES
 
@@ -27,15 +27,13 @@ def build_module(cfg, info: DataInfo, role: str) -> nn.Module:
 
 def check_architecture(cfg, family: str) -> None:
     """Each architecture's D fits one family: one logit (gan), K class logits (improved_gan), src + cls (stargan)."""
-    from gankit.models import ARCHITECTURES
-
     names = [n for n in ARCHITECTURES.names() if ARCHITECTURES.get(n).fits == family]
     if cfg.model.arch in ARCHITECTURES.names() and ARCHITECTURES.get(cfg.model.arch).fits != family:
         raise ConfigError(f"model.arch '{cfg.model.arch}' does not fit family '{cfg.family}'; use one of: {', '.join(names)}")
 
 
 @FAMILIES.register("gan")
-class GAN(FamilyHooks):
+class GAN(Family):
     def __init__(self, cfg, info: DataInfo, device: torch.device):
         check_architecture(cfg, "gan")
         self.cfg, self.device = cfg, device

@@ -19,11 +19,16 @@ from gankit import __version__
 from gankit.config import Config, replace
 from gankit.data import load_dataset
 from gankit.data.base import DataInfo
+from gankit.data.toy2d import toy_modes
 from gankit.errors import ConfigError, RunDirError
 from gankit.families import FAMILIES
 from gankit.files import RunLock, atomic_write_json, atomic_write_text, check_writable_dir, os_error_reason, read_text
-from gankit.metrics.features import cached_real_features, extract, make_extractor
+from gankit.metrics.features import cached_real_features, extract, make_extractor, tensor_batches
+from gankit.metrics.inputs import to_signed
 from gankit.metrics.suite import METRICS, MetricOptions, default_classifier, default_metrics, kid_subset_size
+from gankit.runs.directory import EVAL_LOCK_NAME, read_run_config
+from gankit.runs.snapshots import load_classifier_source, load_generator, load_generator_source
+from gankit.train.checkpoint import SNAPSHOT_NAME, list_states, load_snapshot
 from gankit.train.status import read_status, writer_gone
 
 
@@ -35,13 +40,13 @@ class Evaluator:
         self.cfg, self.info, self.device = cfg, info, torch.device(device)
         family = FAMILIES.get(cfg.family)
         self.metrics = list(cfg.eval.metrics) if cfg.eval.metrics else \
-            list(getattr(family, "extra_metrics", ())) + default_metrics(cfg.data, info)
+            list(family.extra_metrics) + default_metrics(cfg.data, info)
         for name in self.metrics:
             METRICS.get(name)
         kinds = {METRICS.get(name).extractor for name in self.metrics}
         if ("points" in kinds and info.kind != "points") or (kinds & {"inception", "domain"} and info.kind != "image"):
             raise ConfigError(f"eval.metrics {self.metrics} do not fit {info.kind} data")
-        if "classifier" in kinds and not hasattr(family, "build_classifier"):
+        if "classifier" in kinds and family.build_classifier is None:
             raise ConfigError(f"eval.metrics 'accuracy' scores a classifier; family '{cfg.family}' trains none")
         self.kinds = kinds
         self.extractors = {}
@@ -55,8 +60,6 @@ class Evaluator:
         self.real, self.real_counts = self._real_features()
         modes = None
         if info.kind == "points" and cfg.data.distribution != "swissroll":
-            from gankit.data.toy2d import toy_modes
-
             modes = toy_modes(cfg.data.distribution, cfg.data.modes, cfg.data.seed)
         e = cfg.eval
         self.options = MetricOptions(e.is_splits, e.kid_subsets, e.kid_subset_size, modes=modes)
@@ -164,8 +167,6 @@ def eval_config(cfg: Config, **changes) -> Config:
 
 def generator_sources(run_dir: Path, checkpoint: str) -> list[tuple[int, str]]:
     """[(step, source)] to evaluate: the snapshot ('last'), every training state ('all'), or one step."""
-    from gankit.train.checkpoint import SNAPSHOT_NAME, list_states, load_snapshot
-
     if checkpoint == "last":
         _, meta = load_snapshot(run_dir / SNAPSHOT_NAME)
         return [(int(meta.get("step", -1)), str(run_dir / SNAPSHOT_NAME))]
@@ -259,22 +260,32 @@ def evaluate_run(run_dir: Path, checkpoint: str = "last", device: str = "cpu", i
                  timeout: float | None = None, **changes) -> dict:
     """Score a run's generator(s) and write eval.json and scores.csv, holding the run's evaluation lock (one
     evaluator writing at a time; training may go on beside it)."""
-    from gankit.train.run import EVAL_LOCK_NAME, read_run_config
-
     run_dir = Path(run_dir)
     cfg = eval_config(read_run_config(run_dir), **changes)
     with RunLock(run_dir, EVAL_LOCK_NAME, activity="evaluating it"):  # fails in one line on a read-only run directory too
         check_writable_dir(run_dir)
-        if own := getattr(FAMILIES.get(cfg.family), "evaluate_run", None):  # a family scored its own way (StarGAN)
-            return own(run_dir, device=device, log=log, cfg=replace(cfg, {"eval.inception_weights": str(inception_weights)})
-                       if inception_weights else cfg)
+        if FAMILIES.get(cfg.family).score_generator is not None:  # a family scored its own way (StarGAN)
+            return _score_own_way(run_dir, replace(cfg, {"eval.inception_weights": str(inception_weights)})
+                                  if inception_weights else cfg, device, log)
         return _evaluate_locked(run_dir, cfg, checkpoint, device, inception_weights, extractor, watch, poll_seconds, log, timeout)
+
+
+def _score_own_way(run_dir: Path, cfg: Config, device: str, log) -> dict:
+    """The snapshot scored by its family's `score_generator` (StarGAN: translations of the test split), written to
+    eval.json beside the scores of the family's reference translators."""
+    G, _, info, meta = load_generator(run_dir, device)
+    scored = FAMILIES.get(cfg.family).score_generator(G, cfg, info, device)
+    for name, values in {"model": scored.scores, **scored.references}.items():
+        log(f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
+    step = int(meta.get("step", -1))
+    entry = {"source": SNAPSHOT_NAME, "scores": {k: {"mean": v, "std": 0.0, "values": [v]} for k, v in scored.scores.items()},
+             "reference_translators": scored.references}
+    path = write_results(run_dir, {step: entry}, scored.protocol)
+    return {"results": {step: entry}, "protocol": scored.protocol, "path": str(path)}
 
 
 def _evaluate_locked(run_dir: Path, cfg: Config, checkpoint: str, device: str, inception_weights: str | None,
                      extractor: str | None, watch: bool, poll_seconds: float, log, timeout: float | None) -> dict:
-    from gankit.generate import load_classifier_source, load_generator_source
-
     evaluator, done, started = None, {}, time.monotonic()
     while True:
         sources = [] if watch and not (run_dir / "checkpoints").is_dir() else generator_sources(run_dir, "all" if watch else checkpoint)
@@ -300,9 +311,6 @@ def compare_image_sets(images1: torch.Tensor, images2: torch.Tensor | None, metr
                        inception_weights: str | None = None, device: str = "cpu", batch_size: int = 100,
                        options: MetricOptions = MetricOptions()) -> dict:
     """Scores between two uint8 image sets (N, C, H, W): input1 plays 'fake', input2 'real' (IS uses input1 only)."""
-    from gankit.metrics.features import tensor_batches
-    from gankit.metrics.inputs import to_signed
-
     kinds = {METRICS.get(name).extractor for name in metrics}
     if "points" in kinds:
         raise ConfigError("modes/coverage work on 2-D points, not image sets")

@@ -1,103 +1,56 @@
-"""Run directories: create, read back, train and resume.
-
-A run directory holds `config.yaml` (resolved), `metrics.jsonl`, `log.txt`, `tb/` (TensorBoard),
-`samples/step-*.png`, `checkpoints/state-*.pt` (training states) and `generator.safetensors` (snapshot).
-"""
+"""`gankit train` and `gankit resume`: a run directory trained by the one loop (or by a family's driver), scored
+as its eval schedule says, and its report written at the end."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from gankit.config import Config, config_from_dict, load_yaml, replace
-from gankit.errors import ConfigError, GankitError, RunDirError
-from gankit.files import RunLock, atomic_write_text, check_output_path, os_error_reason, read_text, remove_stale_temps
+from gankit.apps.evaluate import Evaluator, evaluate_run
+from gankit.apps.report import refresh_report
+from gankit.config import Config, replace
+from gankit.drivers import DRIVERS
+from gankit.errors import ConfigError, RunDirError
+from gankit.families import FAMILIES
+from gankit.files import RunLock, remove_stale_temps
+from gankit.runs.directory import check_run_dir, open_run_dir, read_run_config, write_config
 from gankit.train import distributed
 from gankit.train.checkpoint import list_states
-from gankit.train.loop import Trainer
-from gankit.train.status import read_status, run_status  # noqa: F401  (re-exported for evaluators)
-
-CONFIG_NAME = "config.yaml"
-LOCK_NAME, EVAL_LOCK_NAME = ".lock", ".eval.lock"  # held by train/resume; by eval while it writes eval.json
-LOCK_NAMES = (LOCK_NAME, EVAL_LOCK_NAME)
-
-
-def check_run_dir(out: Path, overwrite: bool = False) -> None:
-    """Raise unless `out` is free for a new run (or an old run that `overwrite` may replace)."""
-    out = check_output_path(out, "folder")
-    if out.is_dir() and any(child.name not in LOCK_NAMES for child in out.iterdir()):
-        if not (out / CONFIG_NAME).is_file():
-            raise RunDirError(f"{out}: folder is not empty and is not a gankit run; choose another --out")
-        if not overwrite:
-            raise RunDirError(f"{out}: already holds a run; continue it with `gankit resume {out}`, "
-                              "or pass --overwrite to start over")
-
-
-def prepare_run_dir(out: Path, overwrite: bool = False, keep: tuple[str, ...] = ()) -> Path:
-    """An empty run directory at `out` (an old run in it removed when `overwrite`), but for the names in `keep`
-    (the lock file of the process that prepares it)."""
-    out = Path(out)
-    check_run_dir(out, overwrite)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for child in out.iterdir():
-            if child.name in keep:
-                continue
-            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
-    except OSError as err:
-        raise RunDirError(f"{out}: could not prepare the run directory ({os_error_reason(err)})") from None
-    return out
-
-
-def open_run_dir(out: Path, overwrite: bool, lock: RunLock) -> Path:
-    """Create `out`, take its lock, then (checked again under the lock) empty it for a new run."""
-    out = Path(out)
-    check_run_dir(out, overwrite)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise RunDirError(f"{out}: could not create the run directory ({os_error_reason(err)})") from None
-    lock.acquire()
-    return prepare_run_dir(out, overwrite, keep=(lock.path.name,))
-
-
-def write_config(run_dir: Path, cfg: Config) -> None:
-    atomic_write_text(Path(run_dir) / CONFIG_NAME, cfg.to_yaml())
-
-
-def read_run_config(run_dir: Path) -> Config:
-    run_dir = Path(run_dir)
-    path = run_dir / CONFIG_NAME
-    if not run_dir.is_dir():
-        raise RunDirError(f"{run_dir}: no such run directory")
-    if not path.is_file():
-        raise RunDirError(f"{run_dir}: not a gankit run directory (no {CONFIG_NAME})")
-    try:
-        data = load_yaml(read_text(path, "config file"), str(path))
-    except ConfigError as err:
-        raise RunDirError(str(err)) from None
-    return config_from_dict(data, str(path))
+from gankit.train.distributed import on_main
+from gankit.train.loop import Trainer, resolve_device
 
 
 def _driver(cfg: Config):
-    """A family that trains around the loop (AdaGAN's boosting) supplies `train_run`; others use the loop."""
-    from gankit.families import FAMILIES
+    """The procedure that trains a family around the loop (AdaGAN: boosting), or None: the loop trains it."""
+    name = FAMILIES.get(cfg.family).driver
+    return DRIVERS.get(name) if name else None
 
-    return getattr(FAMILIES.get(cfg.family), "train_run", None)
+
+class EvalDuringTraining:
+    """compare_gan's `train` schedule with `eval.every`: score the sampling generator every N G iterations and at
+    the end, logged as eval/<score> (rank 0 scores; the others wait)."""
+
+    def __init__(self, evaluator: Evaluator, every: int):
+        self.evaluator, self.every = evaluator, every
+
+    def __call__(self, trainer: Trainer, logger) -> None:
+        if trainer.step % self.every and trainer.step != trainer.total_steps:
+            return
+        if trainer.dist.is_main:
+            scores = self.evaluator.evaluate(trainer.sampling_generator, trainer.family.classifier)
+            logger.log_eval(trainer.step, {k: v["mean"] for k, v in scores.items() if isinstance(v["mean"], float)})
+        trainer.dist.barrier()
 
 
-def on_main(fn, *args):
-    """Run `fn` on rank 0 only (the run directory is rank 0's); its user error, if any, is raised on every rank."""
-    group = distributed.current()
-    result, error = None, None
-    if group.is_main:
-        try:
-            result = fn(*args)
-        except GankitError as err:
-            error = err
-    error = group.broadcast_object(error)
-    if error is not None:
-        raise error
-    return group.broadcast_object(result)
+def make_trainer(cfg: Config, run_dir: Path, progress: bool | None) -> Trainer:
+    """The loop for `cfg`, with its evaluator hooked in; a bad eval config fails here, before training."""
+    trainer = Trainer(cfg, run_dir, progress)
+    if cfg.eval.every or cfg.eval.schedule == "eval_after_train":
+        if FAMILIES.get(cfg.family).score_generator is not None:  # scored its own way, from the snapshot (StarGAN)
+            raise ConfigError(f"family '{cfg.family}' is scored by `gankit eval RUN` after training; "
+                              "set eval.every=0 and eval.schedule=train")
+        evaluator = Evaluator(cfg, trainer.info, trainer.device)
+        if cfg.eval.every:
+            trainer.hooks.append(EvalDuringTraining(evaluator, cfg.eval.every))
+    return trainer
 
 
 def _single_process(cfg: Config) -> None:
@@ -118,7 +71,7 @@ def train(cfg: Config, out: Path, overwrite: bool = False, progress: bool | None
             run_dir = open_run_dir(out, overwrite, lock)
             write_config(run_dir, cfg)
             return _with_report(driver(cfg, run_dir, progress) | {"run_dir": str(run_dir)})
-        trainer = Trainer(cfg, out, progress)  # data and models first: a user error leaves no run directory behind
+        trainer = make_trainer(cfg, out, progress)  # data and models first: a user error leaves no run directory behind
         run_dir = on_main(open_run_dir, out, overwrite, lock)
         on_main(write_config, run_dir, cfg)
         return _after_training(cfg, run_dir, trainer.run())
@@ -132,9 +85,6 @@ def _after_training(cfg: Config, run_dir: Path, summary: dict) -> dict:
     if not distributed.current().is_main:
         return summary
     if cfg.eval.schedule == "eval_after_train" and summary["finished"]:
-        from gankit.evaluate import evaluate_run
-        from gankit.train.loop import resolve_device
-
         summary["eval"] = evaluate_run(run_dir, checkpoint="all", device=str(resolve_device(cfg.train.device)))["path"]
     elif cfg.eval.schedule == "continuous_eval":
         print(f"eval.schedule is continuous_eval: score checkpoints as they appear with `gankit eval {run_dir} --watch`",
@@ -145,8 +95,6 @@ def _after_training(cfg: Config, run_dir: Path, summary: dict) -> dict:
 def _with_report(summary: dict) -> dict:
     """Train writes the run's report.html at the end (train.report; rank 0)."""
     if distributed.current().is_main:
-        from gankit.report import refresh_report
-
         summary["report"] = refresh_report(summary["run_dir"], log=lambda line: print(line, flush=True))
     return summary
 
@@ -183,7 +131,7 @@ def _resume_locked(run_dir: Path, cfg: Config, changes: dict, steps: int | None,
         if changes:
             write_config(run_dir, cfg)
         return _with_report(driver(cfg, run_dir, progress, resume=True) | {"run_dir": str(run_dir)})
-    trainer = Trainer(cfg, run_dir, progress)
+    trainer = make_trainer(cfg, run_dir, progress)
     if list_states(run_dir):
         trainer.resume()
     elif distributed.current().is_main:  # stopped (killed) before its first checkpoint: nothing to lose, start it

@@ -1,19 +1,16 @@
-"""Sampling from a run's generator snapshot, to a grid PNG, an .npz array or a folder of PNGs."""
+"""Reading a run's generator (or classifier) back: from the snapshot `generator.safetensors` (weights + the config and
+data facts they were trained with) or from a training state in checkpoints/ (the EMA weights when kept)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from gankit.config import config_from_dict
 from gankit.data.base import DataInfo
-from gankit.data.image_io import save_png, to_uint8
 from gankit.errors import RunDirError
 from gankit.families import FAMILIES
-from gankit.files import atomic_write, os_error_reason
-from gankit.train.checkpoint import SNAPSHOT_NAME, load_snapshot
-from gankit.viz import save_samples
+from gankit.train.checkpoint import SNAPSHOT_NAME, load_snapshot, load_state
 
 
 def load_generator(run_dir: Path, device: torch.device | str = "cpu"):
@@ -40,8 +37,6 @@ def load_generator_source(run_dir: Path, source: str, cfg, device: torch.device 
     if str(source).endswith(".safetensors"):
         G, _, info, _ = load_generator(run_dir, device)
         return G, info
-    from gankit.train.checkpoint import load_state
-
     state = load_state(Path(source))
     info = DataInfo.from_dict(state["data_info"])
     G = FAMILIES.get(cfg.family).build_generator(cfg, info)
@@ -62,8 +57,6 @@ def load_classifier_source(run_dir: Path, source: str, cfg, info: DataInfo, devi
         path = Path(run_dir) / "classifier.safetensors"
         weights, _ = load_snapshot(path)
     else:
-        from gankit.train.checkpoint import load_state
-
         path = Path(source)
         weights = family.classifier_weights(load_state(path))
     try:
@@ -71,43 +64,3 @@ def load_classifier_source(run_dir: Path, source: str, cfg, info: DataInfo, devi
     except RuntimeError as err:
         raise RunDirError(f"{path}: weights do not fit the configured classifier ({str(err).splitlines()[0]})") from None
     return net.to(device).eval()
-
-
-@torch.no_grad()
-def generate(run_dir: Path, num: int, seed: int = 0, device: str = "cpu", batch_size: int = 256) -> torch.Tensor:
-    G, cfg, info, _ = load_generator(run_dir, device)
-    family = FAMILIES.get(cfg.family)
-    generator = torch.Generator().manual_seed(seed)
-    parts = [family.generate(G, cfg, min(batch_size, num - start), device, generator).cpu()
-             for start in range(0, num, batch_size)]
-    return torch.cat(parts)
-
-
-def write_samples(samples: torch.Tensor, out: Path) -> str:
-    """`.png` -> one grid; `.npz` -> uint8 (N, H, W, C) under `images` (float `points` for 2-D data);
-    anything else -> a folder of PNGs. Returns a description of what was written."""
-    out = Path(out)
-    if out.suffix.lower() == ".png":
-        save_samples(samples, out)
-        return f"grid of {len(samples)} to {out}"
-    if out.suffix.lower() == ".npz":
-        arrays = {"images": to_uint8(samples).permute(0, 2, 3, 1).numpy()} if samples.dim() == 4 else \
-            {"points": samples.numpy().astype(np.float32)}
-        atomic_write(out, lambda tmp: _savez(tmp, arrays))
-        return f"{len(samples)} samples to {out}"
-    if samples.dim() != 4:
-        raise RunDirError(f"{out}: a folder of PNGs needs image samples; use .npz or .png for 2-D points")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise RunDirError(f"{out}: could not create the folder ({os_error_reason(err)})") from None
-    images = to_uint8(samples).permute(0, 2, 3, 1).numpy()
-    width = max(len(str(len(images) - 1)), 5)
-    for i, image in enumerate(images):
-        save_png(image, out / f"{i:0{width}d}.png", durable=False)
-    return f"{len(images)} PNGs to {out}/"
-
-
-def _savez(path: Path, arrays: dict) -> None:
-    with open(path, "wb") as fh:  # a file object: np.savez would add ".npz" to a temporary name
-        np.savez_compressed(fh, **arrays)

@@ -7,6 +7,11 @@ The next component trains on data drawn with weights that favour points the mixt
 from __future__ import annotations
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gankit.models.toy import mlp
 
 
 def next_mixture_weight(t: int, heuristic: str = "uniform", constant: float = 0.5) -> float:
@@ -78,3 +83,35 @@ def topk_weights(ratios: np.ndarray, fraction: float = 0.5) -> np.ndarray:
 
 
 REWEIGHTING = {"theory_star": theory_star_weights, "theory_dagger": theory_dagger_weights}
+
+
+def train_classifier(real: torch.Tensor, fake: torch.Tensor, cfg, seed: int) -> nn.Module:
+    """Real (label 1) vs mixture (label 0) with BCE and Adam; an MLP shaped like the discriminator."""
+    torch.manual_seed(seed)
+    dim = real.shape[1]
+    net = mlp([dim, cfg.model.d_dim, cfg.model.d_dim, 1], activation=cfg.model.activation)
+    x = torch.cat([real, fake])
+    y = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))])
+    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.boost.classifier_lr, betas=(cfg.optim.beta1, 0.999), fused=True)
+    b = cfg.boost.classifier_batch_size
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(cfg.boost.classifier_epochs):
+        order = torch.randperm(len(x), generator=generator)
+        for start in range(0, len(order) - b + 1, b):
+            idx = order[start:start + b]
+            loss = F.binary_cross_entropy_with_logits(net(x[idx]).squeeze(1), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return net.eval()
+
+
+def data_weights(cfg, real: torch.Tensor, mixture_samples: torch.Tensor, beta: float, seed: int) -> np.ndarray:
+    """Weights of the training points for the next component (sum 1)."""
+    classifier = train_classifier(real, mixture_samples, cfg, seed)
+    with torch.no_grad():
+        prob_real = torch.sigmoid(classifier(real).squeeze(1)).double().numpy()
+    ratios = density_ratios(prob_real)
+    if cfg.boost.reweight == "topk":
+        return topk_weights(ratios, cfg.boost.topk_fraction)
+    return REWEIGHTING[cfg.boost.reweight](ratios, beta)

@@ -34,12 +34,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gankit.config import load_yaml, read_config_file
+from gankit.apps.evaluate import evaluate_run
+from gankit.apps.report import refresh_report, write_report
+from gankit.apps.study_summary import write_summary
+from gankit.apps.train import resume, train
+from gankit.config import load_config, load_yaml, read_config_file
 from gankit.errors import ConfigError, GankitError, RunDirError
 from gankit.files import RunLock, atomic_write_json, atomic_write_text, check_output_path, os_error_reason
-from gankit.study_summary import write_summary
+from gankit.names import load_checked_config
+from gankit.train import checkpoint as ckpt
+from gankit.train.loop import Interrupted, resolve_device
 
 
 class _Strict(BaseModel):
@@ -138,8 +145,6 @@ def trial_id(values: dict[str, Any], seed: int, fixed: dict[str, Any]) -> str:
 def plan(spec: StudySpec, origin: str = "study") -> list[dict[str, Any]]:
     """Every trial: id, swept values, seed and the full override dict (validated against the base now, registry
     names included, so a misspelt loss in the grid stops the study before any trial runs)."""
-    from gankit.names import load_checked_config
-
     trials = []
     for values in swept_points(spec):
         for seed in spec.seeds:
@@ -157,15 +162,6 @@ def plan(spec: StudySpec, origin: str = "study") -> list[dict[str, Any]]:
 # --- running one trial (in this process, a worker process or a Ray task) ---------------------------------------
 def run_trial(trial: dict[str, Any], study_dir: str, threads: int | None = None) -> dict[str, Any]:
     """Train (or resume) and evaluate one trial; returns its result row. Never raises for a failed run."""
-    import torch
-
-    from gankit.config import load_config
-    from gankit.evaluate import evaluate_run
-    from gankit.report import refresh_report
-    from gankit.train import checkpoint as ckpt
-    from gankit.train.loop import Interrupted
-    from gankit.train.run import resume, train
-
     if threads:
         torch.set_num_threads(threads)
     run_dir = Path(study_dir) / "trials" / trial["id"]
@@ -216,8 +212,6 @@ def _read_trial(path: Path) -> dict:
 
 
 def _device(cfg):
-    from gankit.train.loop import resolve_device
-
     return resolve_device(cfg.train.device)
 
 
@@ -303,8 +297,6 @@ def _run_locked(spec: StudySpec, name: str, path: Path, out: Path, trials: list[
     else:
         raise ConfigError(f"--backend '{backend}': expected local or ray")
     files = write_summary(out, spec, name, rows)
-    from gankit.report import write_report
-
     files["report"] = str(write_report(out))
     return {"out": str(out), "trials": len(rows), "finished": sum(r["status"] == "finished" for r in rows),
             "seconds": time.perf_counter() - start, **files}

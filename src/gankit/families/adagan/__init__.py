@@ -13,16 +13,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from gankit import __version__
-from gankit.boosting import REWEIGHTING, density_ratios, topk_weights
 from gankit.config import Config, replace
 from gankit.data.base import DataInfo
-from gankit.families.base import FAMILIES, ExportInterface
+from gankit.families.base import FAMILIES, ExportInterface, Family
 
 
 class Mixture(nn.Module):
@@ -57,8 +55,11 @@ def component_config(cfg: Config, t: int) -> Config:
 
 
 @FAMILIES.register("adagan")
-class AdaGAN:
-    """Not trained by the loop directly: `train_run` boosts components, each trained by the loop."""
+class AdaGAN(Family):
+    """Not trained by the loop directly: the boosting driver (`gankit.drivers.boosting`) trains the components, each
+    an ordinary run of the loop; this class generates from and exports the mixture."""
+
+    driver = "boosting"
 
     @classmethod
     def bench_config(cls, cfg: Config) -> Config:
@@ -97,46 +98,6 @@ class AdaGAN:
                 out = part.new_empty((n, *part.shape[1:]))
             out[rows.to(part.device)] = part
         return out
-
-    @classmethod
-    def train_run(cls, cfg: Config, run_dir: Path, progress: bool | None, resume: bool = False) -> dict:
-        from gankit.train.boost import run_boosting
-
-        return run_boosting(cfg, Path(run_dir), progress, resume)
-
-
-def train_classifier(real: torch.Tensor, fake: torch.Tensor, cfg: Config, seed: int) -> nn.Module:
-    """Real (label 1) vs mixture (label 0) with BCE and Adam; an MLP shaped like the discriminator."""
-    from gankit.models.toy import mlp
-
-    torch.manual_seed(seed)
-    dim = real.shape[1]
-    net = mlp([dim, cfg.model.d_dim, cfg.model.d_dim, 1], activation=cfg.model.activation)
-    x = torch.cat([real, fake])
-    y = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))])
-    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.boost.classifier_lr, betas=(cfg.optim.beta1, 0.999), fused=True)
-    b = cfg.boost.classifier_batch_size
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(cfg.boost.classifier_epochs):
-        order = torch.randperm(len(x), generator=generator)
-        for start in range(0, len(order) - b + 1, b):
-            idx = order[start:start + b]
-            loss = F.binary_cross_entropy_with_logits(net(x[idx]).squeeze(1), y[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    return net.eval()
-
-
-def data_weights(cfg: Config, real: torch.Tensor, mixture_samples: torch.Tensor, beta: float, seed: int) -> np.ndarray:
-    """Weights of the training points for the next component (sum 1)."""
-    classifier = train_classifier(real, mixture_samples, cfg, seed)
-    with torch.no_grad():
-        prob_real = torch.sigmoid(classifier(real).squeeze(1)).double().numpy()
-    ratios = density_ratios(prob_real)
-    if cfg.boost.reweight == "topk":
-        return topk_weights(ratios, cfg.boost.topk_fraction)
-    return REWEIGHTING[cfg.boost.reweight](ratios, beta)
 
 
 def snapshot_metadata(cfg: Config, info: DataInfo, completed: int) -> dict:

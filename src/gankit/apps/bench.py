@@ -26,7 +26,11 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from gankit.config import Config, replace
+from gankit.data import load_dataset
+from gankit.data.synthetic import synthetic_dataset
 from gankit.errors import ConfigError, DataError
+from gankit.families import FAMILIES
+from gankit.train.loop import Trainer
 
 
 def synchronize(device: torch.device) -> None:
@@ -106,9 +110,6 @@ def device_name(device: torch.device) -> str:
 
 def bench_data(cfg: Config, mode: str):
     """(dataset or None = load as training does, 'real' | 'synthetic')."""
-    from gankit.data import load_dataset
-    from gankit.data.synthetic import synthetic_dataset
-
     n_items = max(4 * cfg.train.batch_size * (cfg.train.n_critic + 1), 512)
     if mode == "synthetic":
         return synthetic_dataset(cfg.data, n_items), "synthetic"
@@ -125,11 +126,8 @@ def bench_data(cfg: Config, mode: str):
 
 def bench(cfg: Config, steps: int = 5, warmup: int = 2, repeats: int = 3, data: str = "auto") -> dict:
     """Time `cfg`'s training iteration; returns the figures (see the module docstring)."""
-    from gankit.families import FAMILIES
-    from gankit.train.loop import Trainer
-
     preset = cfg.name
-    cfg = getattr(FAMILIES.get(cfg.family), "bench_config", lambda c: c)(cfg)  # AdaGAN: one component
+    cfg = FAMILIES.get(cfg.family).bench_config(cfg)  # AdaGAN: one component
     cfg = replace(cfg, {"eval.every": 0, "eval.schedule": "train"})  # the training step is timed, not evaluation
     dataset, data_kind = bench_data(cfg, data)
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,10 +18,15 @@ from torch import Tensor, nn
 
 from gankit.data.base import DataInfo
 from gankit.errors import ConfigError
-from gankit.families.base import FAMILIES, ExportInterface, FamilyHooks, TrainStep
+from gankit.families.base import FAMILIES, ExportInterface, Family, ScoredGenerator, TrainStep
 from gankit.families.gan import build_module, check_architecture
+from gankit.families.stargan import networks
+from gankit.families.stargan.translation import score_translations, translation_rows
 from gankit.losses import LOSSES
+from gankit.models import ARCHITECTURES, Architecture
 from gankit.penalties import PENALTIES
+
+ARCHITECTURES.register("stargan")(Architecture(networks.stargan_generator, networks.stargan_discriminator, "image", "stargan"))
 
 
 def attribute_bce(logits: Tensor, target: Tensor) -> Tensor:
@@ -41,7 +46,7 @@ class SourceHead(nn.Module):
 
 
 @FAMILIES.register("stargan")
-class StarGAN(FamilyHooks):
+class StarGAN(Family):
     supports_compile = False
     # real and fake through D as one batch (D has no batch statistics, so the numbers are the same): this matters
     # where D's last layers are large and see few rows (the card's D at 64 px: a 134 MB 1x1-output layer);
@@ -181,10 +186,10 @@ class StarGAN(FamilyHooks):
         return build_module(cfg, info, "generator")
 
     @classmethod
-    def evaluate_run(cls, run_dir, device: str = "cpu", log=print, cfg=None) -> dict:
-        from gankit.translation import evaluate_translation_run
-
-        return evaluate_translation_run(run_dir, device, log, cfg)
+    def score_generator(cls, G: nn.Module, cfg, info: DataInfo, device) -> ScoredGenerator:
+        """Translations of the test split scored by the AttrDigits scorer (beside the identity and exact-render
+        translators), or on other data by the card's FID (`gankit.families.stargan.translation`)."""
+        return score_translations(G, cfg, info, device)
 
     @classmethod
     def export_interface(cls, G: nn.Module, cfg, info: DataInfo) -> ExportInterface:
@@ -200,25 +205,3 @@ class StarGAN(FamilyHooks):
     def generate(cls, G, cfg, n, device, generator=None) -> Tensor:
         raise ConfigError("a StarGAN generator translates images rather than sampling from noise; "
                           "use its translation grids (samples/) instead")
-
-
-def target_domains(c_org: Tensor, info: DataInfo) -> list[Tensor]:
-    """One target per attribute, as the reference's test phase: an attribute of an exclusive group (hair colour,
-    ink colour) is switched on and the rest of its group off; any other attribute is flipped. Each (N, c_dim)."""
-    grouped = {i: group for group in info.exclusive for i in group}
-    targets = []
-    for i in range(c_org.shape[1]):
-        c = c_org.clone()
-        if i in grouped:
-            c[:, list(grouped[i])] = 0
-            c[:, i] = 1
-        else:
-            c[:, i] = 1 - c[:, i]
-        targets.append(c)
-    return targets
-
-
-def translation_rows(G: nn.Module, x: Tensor, c_org: Tensor, info: DataInfo) -> Tensor:
-    """[input, G(input, target) for every target domain] per input, stacked row-major: (N * (1 + c_dim), C, H, W)."""
-    outputs = [x] + [G(x, c) for c in target_domains(c_org, info)]
-    return torch.stack(outputs, 1).flatten(0, 1)

@@ -1,4 +1,6 @@
-"""The AdaGAN driver: boosting steps around the one training loop (see gankit.families.adagan)."""
+"""AdaGAN's boosting (Tolstikhin et al. 2017): components trained one after another, each an ordinary run of the one
+loop in `components/cTT/` on data drawn with weights that favour what the mixture so far misses (the maths and the
+mixture live in `gankit.families.adagan`)."""
 from __future__ import annotations
 
 import json
@@ -9,26 +11,25 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gankit.boosting import mixture_weights_after, next_mixture_weight
 from gankit.config import Config
-from gankit.data import load_dataset
+from gankit.data import InfiniteSampler, load_dataset
 from gankit.data.image_io import save_png
+from gankit.data.toy2d import toy_modes
 from gankit.families import FAMILIES
-from gankit.families.adagan import Mixture, component_config, data_weights, read_boost_state, snapshot_metadata
+from gankit.families.adagan import Mixture, component_config, read_boost_state, snapshot_metadata
+from gankit.families.adagan.reweighting import data_weights, mixture_weights_after, next_mixture_weight
 from gankit.files import atomic_write_json
-from gankit.generate import load_generator
+from gankit.metrics.modes import adagan_coverage, mode_metrics
+from gankit.runs.directory import prepare_run_dir, write_config
+from gankit.runs.snapshots import load_generator
 from gankit.train import checkpoint as ckpt
 from gankit.train.loop import Interrupted, Trainer, resolve_device
-from gankit.train.run import prepare_run_dir, write_config
 from gankit.train.status import write_status
 from gankit.viz import weighted_scatter_image
 
 
 def evaluate_mixture(cfg: Config, mixture: Mixture, real: torch.Tensor, seed: int) -> dict:
     """The card's evaluation: 500 real points, 1,000 mixture samples and 500 more for the KDE bandwidth."""
-    from gankit.data.toy2d import toy_modes
-    from gankit.metrics.modes import adagan_coverage, mode_metrics
-
     family = FAMILIES.get(cfg.family)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -52,13 +53,15 @@ def load_mixture(cfg: Config, info, run_dir: Path, weights: list[float]) -> Mixt
 def train_component(cfg: Config, run_dir: Path, t: int, weights: torch.Tensor | None, progress) -> dict:
     folder = run_dir / "components" / f"c{t:02d}"
     comp_cfg = component_config(cfg, t)
-    if ckpt.list_states(folder):  # resume inside a component
-        trainer = Trainer(comp_cfg, folder, progress, weights)
-        trainer.resume()
-    else:
+    resuming = bool(ckpt.list_states(folder))  # resume inside a component
+    if not resuming:
         prepare_run_dir(folder, overwrite=True)
         write_config(folder, comp_cfg)
-        trainer = Trainer(comp_cfg, folder, progress, weights)
+    sampler = None if weights is None else \
+        InfiniteSampler(len(weights), comp_cfg.train.batch_size, seed=comp_cfg.train.seed, weights=weights)
+    trainer = Trainer(comp_cfg, folder, progress, sampler=sampler)
+    if resuming:
+        trainer.resume()
     return trainer.run()
 
 
@@ -108,7 +111,7 @@ def boost_step(cfg: Config, run_dir: Path, real, state: dict, t: int, progress) 
     return iterations
 
 
-def run_boosting(cfg: Config, run_dir: Path, progress: bool | None, resume: bool) -> dict:
+def run_boosting(cfg: Config, run_dir: Path, progress: bool | None, resume: bool = False) -> dict:
     start = time.perf_counter()
     resolve_device(cfg.train.device)
     real = load_dataset(cfg.data, "train")

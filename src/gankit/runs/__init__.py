@@ -1,0 +1,1 @@
+"""Run directories: what training writes and the apps read (config, snapshots)."""

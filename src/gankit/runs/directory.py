@@ -1,0 +1,73 @@
+"""The run directory: create it for a new run, read back its config. A run directory holds `config.yaml`
+(resolved), `metrics.jsonl`, `log.txt`, `tb/` (TensorBoard), `samples/step-*.png`, `checkpoints/state-*.pt` (training
+states, `gankit.train.checkpoint`), `generator.safetensors` (the snapshot, read by `gankit.runs.snapshots`),
+`status.json` and, once scored, `eval.json`."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from gankit.config import Config, config_from_dict, load_yaml
+from gankit.errors import ConfigError, RunDirError
+from gankit.files import RunLock, atomic_write_text, check_output_path, os_error_reason, read_text
+
+CONFIG_NAME = "config.yaml"
+LOCK_NAME, EVAL_LOCK_NAME = ".lock", ".eval.lock"  # held by train/resume; by eval while it writes eval.json
+LOCK_NAMES = (LOCK_NAME, EVAL_LOCK_NAME)
+
+
+def check_run_dir(out: Path, overwrite: bool = False) -> None:
+    """Raise unless `out` is free for a new run (or an old run that `overwrite` may replace)."""
+    out = check_output_path(out, "folder")
+    if out.is_dir() and any(child.name not in LOCK_NAMES for child in out.iterdir()):
+        if not (out / CONFIG_NAME).is_file():
+            raise RunDirError(f"{out}: folder is not empty and is not a gankit run; choose another --out")
+        if not overwrite:
+            raise RunDirError(f"{out}: already holds a run; continue it with `gankit resume {out}`, "
+                              "or pass --overwrite to start over")
+
+
+def prepare_run_dir(out: Path, overwrite: bool = False, keep: tuple[str, ...] = ()) -> Path:
+    """An empty run directory at `out` (an old run in it removed when `overwrite`), but for the names in `keep`
+    (the lock file of the process that prepares it)."""
+    out = Path(out)
+    check_run_dir(out, overwrite)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for child in out.iterdir():
+            if child.name in keep:
+                continue
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    except OSError as err:
+        raise RunDirError(f"{out}: could not prepare the run directory ({os_error_reason(err)})") from None
+    return out
+
+
+def open_run_dir(out: Path, overwrite: bool, lock: RunLock) -> Path:
+    """Create `out`, take its lock, then (checked again under the lock) empty it for a new run."""
+    out = Path(out)
+    check_run_dir(out, overwrite)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunDirError(f"{out}: could not create the run directory ({os_error_reason(err)})") from None
+    lock.acquire()
+    return prepare_run_dir(out, overwrite, keep=(lock.path.name,))
+
+
+def write_config(run_dir: Path, cfg: Config) -> None:
+    atomic_write_text(Path(run_dir) / CONFIG_NAME, cfg.to_yaml())
+
+
+def read_run_config(run_dir: Path) -> Config:
+    run_dir = Path(run_dir)
+    path = run_dir / CONFIG_NAME
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: no such run directory")
+    if not path.is_file():
+        raise RunDirError(f"{run_dir}: not a gankit run directory (no {CONFIG_NAME})")
+    try:
+        data = load_yaml(read_text(path, "config file"), str(path))
+    except ConfigError as err:
+        raise RunDirError(str(err)) from None
+    return config_from_dict(data, str(path))

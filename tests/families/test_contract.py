@@ -1,0 +1,81 @@
+"""Every registered family fulfils the declared contract (gankit.families.base), and the registry refuses one that
+does not, at registration."""
+import inspect
+
+import pytest
+import torch
+
+from gankit.config import load_config
+from gankit.data import load_dataset
+from gankit.drivers import DRIVERS
+from gankit.families import FAMILIES, Family
+from gankit.families.base import FamilyRegistry, TrainStep, missing_members
+
+PRESET_OF = {"gan": "wgan_gp_digits", "improved_gan": "improved_gan_digits", "stargan": "stargan_attrdigits",
+             "adagan": "adagan_gmm10"}
+
+
+@pytest.mark.parametrize("name", FAMILIES.names())
+def test_every_family_fulfils_the_contract(name):
+    cls = FAMILIES.get(name)
+    assert issubclass(cls, Family) and missing_members(cls) == []
+    if cls.driver is not None:
+        assert cls.driver in DRIVERS  # trained by a registered procedure, not by the loop
+    for member in ("build_generator", "generate", "export_interface", "bench_config"):
+        assert isinstance(inspect.getattr_static(cls, member), classmethod), member
+
+
+@pytest.mark.parametrize("name", [n for n in FAMILIES.names() if FAMILIES.get(n).driver is None])
+def test_a_loop_family_builds_steps_the_loop_can_run(name):
+    cfg = load_config(PRESET_OF[name], ["train.batch_size=8"])
+    data = load_dataset(cfg.data, "train")
+    family = FAMILIES.get(name)(cfg, data.info, torch.device("cpu"))
+    family.attach_data(data)
+    steps = family.steps()
+    assert steps and all(isinstance(s, TrainStep) for s in steps)
+    assert all(any(s.module is m for m in family.modules.values()) for s in steps)
+    assert any(family.generator is m for m in family.modules.values())
+    assert len(family.latent(3)) == 3
+
+
+def test_a_class_missing_a_member_is_refused_when_registered():
+    registry = FamilyRegistry("family")
+
+    class NoSteps(Family):
+        @classmethod
+        def build_generator(cls, cfg, info):
+            return torch.nn.Identity()
+
+        @classmethod
+        def generate(cls, G, cfg, n, device, generator=None):
+            return torch.zeros(n)
+
+    with pytest.raises(TypeError, match="missing generator, latent, steps"):
+        registry.register("no_steps")(NoSteps)
+    NoSteps.driver = "boosting"  # trained by a driver instead: the training part is not needed
+    assert registry.register("driven")(NoSteps) is NoSteps
+
+    class NotAFamily:
+        pass
+
+    with pytest.raises(TypeError, match="subclass of gankit.families.base.Family"):
+        registry.register("plain")(NotAFamily)
+
+
+def test_a_classifier_needs_its_weights_reader():
+    class Classifies(Family):
+        driver = "boosting"
+
+        @classmethod
+        def build_generator(cls, cfg, info):
+            return torch.nn.Identity()
+
+        @classmethod
+        def generate(cls, G, cfg, n, device, generator=None):
+            return torch.zeros(n)
+
+        @classmethod
+        def build_classifier(cls, cfg, info):
+            return torch.nn.Identity()
+
+    assert missing_members(Classifies) == ["classifier_weights"]
