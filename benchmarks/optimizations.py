@@ -42,14 +42,14 @@ def patch(variant: str) -> None:
 
         torch.optim.Adam = foreach_adam
     elif variant == "sync_each_step":
-        from gankit.train.loop import Trainer
+        from gankit.train.logger import LossMeter
 
-        accumulate = Trainer._accumulate
+        add = LossMeter.add
 
         def syncing(self, logs):
-            accumulate(self, {k: torch.tensor(v.item()) for k, v in logs.items()})
+            add(self, {k: torch.tensor(v.item()) for k, v in logs.items()})
 
-        Trainer._accumulate = syncing
+        LossMeter.add = syncing
     elif variant == "cls_as_conv":
         from gankit.nn.layers import WholeMapConv2d
 

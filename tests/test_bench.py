@@ -93,8 +93,7 @@ def _train(overrides, steps=4):
     logs = []
     for _ in range(steps):
         trainer.iteration()
-        logs.append({k: (v / trainer._counts[k]).item() for k, v in trainer._sums.items()})
-        trainer._sums, trainer._counts = {}, {}
+        logs.append(trainer.losses.take())
     update = torch.cat([p.detach().flatten() for p in trainer.family.G.parameters()]) - start
     return trainer, logs, update
 

@@ -225,13 +225,13 @@ def test_weights_that_turn_non_finite_are_never_saved(tmp_path):
 
 
 def test_a_non_finite_optimizer_moment_is_found():
-    from gankit.train.loop import _first_nonfinite
+    from gankit.train.state import first_nonfinite
 
     state = {"modules": {"G": {"w": torch.ones(3)}}, "ema": None,
              "optimizers": [{"state": {0: {"step": torch.tensor(1.0), "exp_avg_sq": torch.tensor([0.0, float("nan")])}}}]}
-    assert _first_nonfinite(state) == "optimizers[0].state.0.exp_avg_sq"
+    assert first_nonfinite(state) == "optimizers[0].state.0.exp_avg_sq"
     state["optimizers"][0]["state"][0]["exp_avg_sq"][1] = 1.0
-    assert _first_nonfinite(state) == ""
+    assert first_nonfinite(state) == ""
 
 
 # --- 4. no hangs --------------------------------------------------------------------------------------------------

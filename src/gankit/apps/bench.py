@@ -14,6 +14,7 @@ speed depends on shapes, not on pixel values.
 """
 from __future__ import annotations
 
+import contextlib
 import platform
 import resource
 import statistics
@@ -186,20 +187,25 @@ def bench(cfg: Config, steps: int = 5, warmup: int = 2, repeats: int = 3, data: 
 
 
 def _step_times(trainer, steps: int) -> dict[str, float]:
-    """Median ms of each train step (by its name: D, G, ...), synchronised around every one."""
+    """Median ms of each train step (by its name: D, G, ...) over `steps` iterations of the loop itself, timed through
+    its step probe (synchronised around every step)."""
     times: dict[str, list[float]] = {}
     device = trainer.device
-    for _ in range(steps):
-        trainer.set_learning_rates()
-        for spec, opt in zip(trainer.train_steps, trainer.optimizers):
-            trainer.select(spec)
-            for _ in range(spec.repeat):
-                synchronize(device)
-                start = time.perf_counter()
-                trainer.train_step(spec, opt)
-                synchronize(device)
-                times.setdefault(spec.name, []).append((time.perf_counter() - start) * 1e3)
-        trainer.family.after_iteration()
+
+    @contextlib.contextmanager
+    def timed(spec):
+        synchronize(device)
+        start = time.perf_counter()
+        yield
+        synchronize(device)
+        times.setdefault(spec.name, []).append((time.perf_counter() - start) * 1e3)
+
+    trainer.step_probe = timed
+    try:
+        for _ in range(steps):
+            trainer.iteration()
+    finally:
+        trainer.step_probe = lambda spec: contextlib.nullcontext()
     return {name: statistics.median(values) for name, values in times.items()}
 
 

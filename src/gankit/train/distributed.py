@@ -55,6 +55,16 @@ class Distributed:
             raise ConfigError(f"train.batch_size {global_batch} is smaller than the {self.world} processes "
                               "it is shared between")
 
+    def plan_batch(self, global_batch: int, compile: bool = False) -> tuple[tuple[int, int], float]:
+        """((start, size) of this rank's share of each batch, its weight size / global batch) for the loop."""
+        if not self.enabled:
+            return (0, global_batch), 1.0
+        if compile:
+            raise ConfigError("train.compile runs in one process; set train.compile=false under torchrun")
+        self.check_batch(global_batch)
+        shard = self.shard(global_batch)
+        return shard, shard[1] / global_batch
+
     def device(self, name: str) -> str:
         """The training device of this rank: cuda -> cuda:<local rank>."""
         if self.enabled and name in ("cuda", "auto") and torch.cuda.is_available():

@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
-from gankit.files import atomic_write_text
+from gankit.errors import RunDirError
+from gankit.files import atomic_write_text, os_error_reason
 from gankit.train.tensorboard import EventWriter
 
 
@@ -137,3 +139,63 @@ class RunLogger:
 def _step_of(record: dict) -> float:
     step = record.get("step", 0)
     return step if isinstance(step, (int, float)) else 0
+
+
+class NullLogger:
+    """What ranks other than 0 log: nothing."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+class LossMeter:
+    """The steps' logged values, summed on the device and read back only when taken (every log_every iterations
+    and before each checkpoint): one device synchronisation instead of one per step."""
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, logs: dict[str, torch.Tensor]) -> None:
+        for key, value in logs.items():
+            self.sums[key] = self.sums.get(key, 0) + value.detach().float()
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def take(self, reduce=lambda values: values) -> dict[str, float]:
+        """The means since the last take ({} when nothing was added); `reduce` averages the sums over ranks."""
+        if not self.sums:
+            return {}
+        keys = list(self.sums)
+        values = reduce(torch.stack([self.sums[k] for k in keys])).cpu().tolist()  # one device sync
+        means = {k: v / self.counts[k] for k, v in zip(keys, values)}
+        self.sums, self.counts = {}, {}
+        return means
+
+
+def open_logger(trainer, end: int):
+    """Rank 0's logger, with the run's opening lines written (what trains, where, on which data and precision)."""
+    if not trainer.dist.is_main:
+        return NullLogger()
+    epoch_steps = None
+    if trainer.cfg.train.epochs is not None:  # trained by epochs: a progress bar per epoch, as the AdaGAN card
+        epoch_steps = max(trainer.sampler.batches_per_epoch // (trainer.data_batches or 1), 1)
+    logger = RunLogger(trainer.run_dir, trainer.step, trainer.total_steps, trainer.progress, epoch_steps,
+                       trainer.family.log_line, trainer.cfg.train.batch_size)
+    lines = [f"{trainer.cfg.name}: G iterations {trainer.step} -> {end} of {trainer.total_steps} on {trainer.device}, "
+             f"{len(trainer.data)} training items; run directory {trainer.run_dir}",
+             trainer.arithmetic.describe(), trainer.info.source and f"data: {trainer.info.source}", *trainer.data_notes]
+    for line in filter(None, lines):
+        logger.message(line)
+    if trainer.resumed_from is not None:
+        logger.event("resume", trainer.step, **{"from": trainer.resumed_from.relative_to(trainer.run_dir).as_posix()})
+        logger.message(f"resumed from {trainer.resumed_from.name} at step {trainer.step}")
+    return logger
+
+
+def close_logger(logger, run_dir: Path, report: bool) -> None:
+    """Close the run's logs; a failure to do so is an error only when nothing else already stopped the run."""
+    try:
+        logger.close()
+    except OSError as err:
+        if report:
+            raise RunDirError(f"{run_dir}: could not finish writing its logs ({os_error_reason(err)})") from None
