@@ -202,14 +202,26 @@ def report(path, out) -> None:
     click.echo(f"wrote {write_report(path, check_output_path(out, 'file') if out is not None else None)}")
 
 
-@cli.command("metrics")
+class MetricFlags(click.Command):
+    """A command with one flag per metric that declares one (`Metric.flag`: --fid, --kid, --isc, --prc, --dc), read
+    from the metric registry when the command is parsed or its help shown (not when the CLI starts: the registry
+    imports torch)."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        if not any(getattr(p, "metric", None) for p in self.params):
+            from gankit.metrics.suite import METRICS
+
+            for name in METRICS.in_order():
+                if flag := METRICS.get(name).flag:
+                    option = click.Option([f"--{flag}", f"metric_{name}"], is_flag=True, help=METRICS.get(name).description + ".")
+                    option.metric = name
+                    self.params.insert(2 + sum(bool(getattr(p, "metric", None)) for p in self.params), option)
+        return super().get_params(ctx)
+
+
+@cli.command("metrics", cls=MetricFlags)
 @click.option("--input1", required=True, type=UserPath(), help="Folder of images or .npz (the samples).")
 @click.option("--input2", type=UserPath(), help="Folder of images or .npz (the reference).")
-@click.option("--fid", is_flag=True, help="Fréchet Inception Distance.")
-@click.option("--kid", is_flag=True, help="Kernel Inception Distance.")
-@click.option("--isc", is_flag=True, help="Inception Score of input1.")
-@click.option("--prc", is_flag=True, help="Precision and recall (k=3) on Inception features.")
-@click.option("--dc", is_flag=True, help="Density and coverage (k=5) on Inception features.")
 @click.option("--fd", "fd_extractor", help="FD, KID, IS, precision/recall and density/coverage on a domain classifier "
               "(digits, fashion_mnist).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -220,21 +232,22 @@ def report(path, out) -> None:
 @click.option("--seed", type=int, default=2020, show_default=True, help="RNG seed of KID subsets and IS shuffling.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-def metrics_command(input1, input2, fid, kid, isc, prc, dc, fd_extractor, as_json, inception_weights, is_splits,
-                    kid_subsets, kid_subset_size, seed, batch_size, device) -> None:
+def metrics_command(input1, input2, fd_extractor, as_json, inception_weights, is_splits, kid_subsets, kid_subset_size, seed,
+                    batch_size, device, **chosen) -> None:
     """Scores between two image sets, like torch-fidelity's `fidelity` command."""
     import json
 
     from gankit.apps.evaluate import compare_image_sets
     from gankit.metrics.inputs import load_image_set
-    from gankit.metrics.suite import MetricOptions
+    from gankit.metrics.suite import DOMAIN_TWINS, METRICS, MetricOptions
     from gankit.train.loop import resolve_device
 
-    names = [n for n, on in (("fid", fid), ("kid", kid), ("is", isc), ("prc", prc), ("dc", dc)) if on]
+    names = [key.removeprefix("metric_") for key, on in chosen.items() if on]
     if fd_extractor:
-        names += ["fd", "fd_kid", "fd_is", "fd_prc", "fd_dc"] if input2 else ["fd_is"]
+        names += list(DOMAIN_TWINS.values()) if input2 else [DOMAIN_TWINS["is"]]
     if not names:
-        raise click.UsageError("choose at least one of --fid, --kid, --isc, --prc, --dc, --fd EXTRACTOR")
+        flags = ", ".join(f"--{METRICS.get(n).flag}" for n in METRICS.in_order() if METRICS.get(n).flag)
+        raise click.UsageError(f"choose at least one of {flags}, --fd EXTRACTOR")
     images1 = load_image_set(input1)
     images2 = load_image_set(input2) if input2 else None
     options = MetricOptions(is_splits, kid_subsets, kid_subset_size, seed)

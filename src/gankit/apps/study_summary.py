@@ -11,9 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from gankit.files import atomic_write, atomic_write_text
+from gankit.metrics.suite import score_direction
 
-# Scores where lower is better (the rest: higher is better).
-LOWER_IS_BETTER = {"fid", "fd", "kid", "fd_kid", "reverse_kl", "class_tv"}
+
+def _better(score: str) -> str:
+    """How a score reads, as its metric declares it."""
+    direction = score_direction(score)
+    return f"{direction} is better" if direction else "no direction (not ranked)"
 
 
 def _metric_names(rows: list[dict]) -> list[str]:
@@ -59,23 +63,22 @@ def write_summary(out: Path, spec, name: str, rows: list[dict]) -> dict:
               + f"; seeds {spec.seeds}. {len(rows)} trials, {len(finished)} finished"
               + (f", {len(rows) - len(finished)} diverged or failed" if len(finished) < len(rows) else "") + ".", ""]
     for metric in metrics:
-        arrow = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
-        lines.append(f"- `{metric}`: {arrow}")
+        lines.append(f"- `{metric}`: {_better(metric)}")
     lines.append("")
 
-    # one line per configuration, seeds pooled, best first by the first metric
+    # one line per configuration, seeds pooled, best first by the first metric that has a direction
     configs: dict[str, list[dict]] = {}
     for row in rows:
         configs.setdefault(json.dumps(row["values"], sort_keys=True, default=str), []).append(row)
-    first = metrics[0] if metrics else None
+    first = next((m for m in metrics if score_direction(m)), None)
 
     def rank(item):
         vals = [r["scores"].get(first) for r in item[1] if r["status"] == "finished" and first in r["scores"]]
         if not vals:
             return math.inf
-        return np.mean(vals) if first in LOWER_IS_BETTER else -np.mean(vals)
+        return np.mean(vals) if score_direction(first) == "lower" else -np.mean(vals)
 
-    lines += ["## Configurations (mean ± std over seeds, best first)", "",
+    lines += ["## Configurations (mean ± std over seeds, best first" + (f" by `{first}`)" if first else ")"), "",
               "| " + " | ".join([*keys, "finished", "seconds", *metrics]) + " |", "|" + "---|" * (len(keys) + 2 + len(metrics))]
     for _, group in sorted(configs.items(), key=rank):
         values = group[0]["values"]
@@ -134,8 +137,7 @@ def plot_metric(rows: list[dict], keys: list[str], metric: str, path: Path) -> b
         ax.set_xticks(range(1, len(values) + 1), [_fmt_value(v) for v in values], rotation=30, ha="right", fontsize=8)
         ax.set_xlabel(key)
         ax.grid(axis="y", alpha=0.3)
-    better = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
-    axes[0][0].set_ylabel(f"{metric} ({better})")
+    axes[0][0].set_ylabel(f"{metric} ({_better(metric)})")
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)

@@ -16,6 +16,7 @@ import numpy as np
 
 from gankit.errors import ConfigError
 from gankit.metrics.accuracy import classification_scores
+from gankit.metrics.class_coverage import class_coverage
 from gankit.metrics.fid import fid_from_features
 from gankit.metrics.inception_score import inception_score
 from gankit.metrics.kid import kid_from_features
@@ -37,20 +38,41 @@ class MetricOptions:
 
 @dataclass(frozen=True)
 class Metric:
+    """A metric declares what it needs (`extractor`: the features it is computed from), which way each of its scores
+    is better (`better`: score -> "lower" | "higher"; a score it leaves out, such as a count, has no direction) and
+    the `gankit metrics` flag that selects it between two image sets (None: `gankit eval` only). The CLI and the
+    study ranking read these; nothing else lists metrics."""
+
     compute: Callable[[Features, Features, MetricOptions], dict[str, float]]
     extractor: Literal["inception", "domain", "points", "classifier"]
     description: str
+    better: dict[str, str] = field(default_factory=dict)
+    flag: str | None = None
+
+    def __post_init__(self):
+        if bad := {k: v for k, v in self.better.items() if v not in ("lower", "higher")}:
+            raise ValueError(f"metric directions must be 'lower' or 'higher', got {bad}")
 
 
 METRICS: Registry[Metric] = Registry("metric")
 
 
-def metric(name: str, extractor: str, description: str):
+def metric(name: str, extractor: str, description: str, better: dict[str, str], flag: str | None = None):
+    """Register `fn(real, fake, options) -> {score: value}` as metric `name` (see `Metric`)."""
     def decorator(fn):
-        METRICS.register(name)(Metric(fn, extractor, description))
+        METRICS.register(name)(Metric(fn, extractor, description, better, flag))
         return fn
 
     return decorator
+
+
+def score_direction(score: str) -> str | None:
+    """"lower" or "higher" (which way `score` is better) as its metric declares, or None for a score no registered
+    metric gives a direction (a count, or a family's own score)."""
+    for name in METRICS:
+        if score in (better := METRICS.get(name).better):
+            return better[score]
+    return None
 
 
 def _prefixed(prefix: str, scores: dict[str, float]) -> dict[str, float]:
@@ -116,32 +138,55 @@ def _on_domain(fn):
     return compute
 
 
-INCEPTION_METRICS = {"fid": (_fid, "Fréchet Inception Distance"), "kid": (_kid, "Kernel Inception Distance"),
-                     "is": (_is, "Inception Score"), "prc": (_prc, "improved precision/recall, k=3"),
-                     "dc": (_dc, "density/coverage, k=5")}
-for _name, (_fn, _what) in INCEPTION_METRICS.items():
-    _domain_name = "fd" if _name == "fid" else f"fd_{_name}"
-    METRICS.register(_name)(Metric(partial(_fn, name=_name), "inception", _what))
+# name: (function, description, directions of its scores, `gankit metrics` flag); each also on a domain classifier
+INCEPTION_METRICS = {
+    "fid": (_fid, "Fréchet Inception Distance", {"fid": "lower"}, "fid"),
+    "kid": (_kid, "Kernel Inception Distance", {"kid": "lower"}, "kid"),
+    "is": (_is, "Inception Score", {"is": "higher"}, "isc"),
+    "prc": (_prc, "improved precision/recall, k=3", {"precision": "higher", "recall": "higher"}, "prc"),
+    "dc": (_dc, "density/coverage, k=5", {"density": "higher", "coverage": "higher"}, "dc"),
+}
+DOMAIN_TWINS = {}  # inception metric -> the same metric on a domain classifier (`gankit metrics --fd`)
+for _name, (_fn, _what, _better, _flag) in INCEPTION_METRICS.items():
+    _domain_name = DOMAIN_TWINS[_name] = "fd" if _name == "fid" else f"fd_{_name}"
+    METRICS.register(_name)(Metric(partial(_fn, name=_name), "inception", _what, _better, _flag))
     METRICS.register(_domain_name)(Metric(_on_domain(partial(_fn, name=_domain_name)), "domain",
-                                          f"{_what}, on the domain classifier"))
+                                          f"{_what}, on the domain classifier",
+                                          {("fd" if k == "fid" else f"fd_{k}"): v for k, v in _better.items()}))
 
 
 @metric("fd_classes", "domain", "class histogram of the samples as the domain classifier labels them, against the "
-                                 "reference's: min/max ratio of a class's share, classes within +-30 %, total variation")
+                                 "reference's: min/max ratio of a class's share, classes within +-30 %, total variation",
+        {"class_ratio_min": "higher", "classes_within_30pct": "higher", "class_tv": "lower"})
 def _classes(real, fake, o):
     _need("fd_classes", "needs at least 1 item in each set", len(fake["logits"]), len(real["logits"]), 1, 1)
     return class_balance(np.asarray(real["logits"]).argmax(1), np.asarray(fake["logits"]).argmax(1),
                          np.asarray(real["logits"]).shape[1])
 
 
-@metric("modes", "points", "toy modes covered, high-quality share, reverse KL of the mode histogram")
+@metric("fd_class_coverage", "domain", "coverage (k=5) within each class of the reference as the domain classifier "
+                                        "labels it: the worst class's, the mean, and which class is worst",
+        {"class_coverage_min": "higher", "class_coverage_mean": "higher"})
+def _class_coverage(real, fake, o, k=5):
+    _need("fd_class_coverage", f"needs more than {k} reference items per class and at least 1 generated",
+          len(fake["features"]), len(real["features"]), 1, k + 1)
+    try:
+        scores = class_coverage(real["features"], np.asarray(real["logits"]).argmax(1), fake["features"], k)
+    except ValueError as err:
+        raise ConfigError(f"fd_class_coverage: {err} (raise eval.num_real / add images to --input2)") from None
+    return {"class_coverage_min": float(np.nanmin(scores)), "class_coverage_mean": float(np.nanmean(scores)),
+            "class_coverage_worst": int(np.nanargmin(scores))}
+
+
+@metric("modes", "points", "toy modes covered, high-quality share, reverse KL of the mode histogram",
+        {"modes_covered": "higher", "high_quality": "higher", "reverse_kl": "lower"})
 def _modes(real, fake, o):
     if o.modes is None:
         raise ValueError("the 'modes' metric needs data with known modes (toy2d 8gaussians, 25gaussians or gmm)")
     return mode_metrics(fake["points"], *o.modes)
 
 
-@metric("coverage", "points", "AdaGAN's coverage C and KDE log-likelihood log_p")
+@metric("coverage", "points", "AdaGAN's coverage C and KDE log-likelihood log_p", {"C": "higher", "log_p": "higher"})
 def _coverage(real, fake, o):
     samples = fake["points"]
     cut = 1000 if len(samples) >= 1500 else (2 * len(samples)) // 3  # the card: 1,000 samples + 500 validation
@@ -149,7 +194,8 @@ def _coverage(real, fake, o):
     return {"C": scores["C"], "log_p": scores["log_p"]}
 
 
-@metric("accuracy", "classifier", "test accuracy and error count of a semi-supervised classifier (improved_gan)")
+@metric("accuracy", "classifier", "test accuracy and error count of a semi-supervised classifier (improved_gan)",
+        {"accuracy": "higher", "errors": "lower"})
 def _accuracy(real, fake, o):
     return classification_scores(fake["logits"], real["labels"])
 
