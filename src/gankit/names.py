@@ -43,6 +43,21 @@ def check_names(cfg: Config, origin: str = "config") -> Config:
     return cfg
 
 
+def check_sections(cfg: Config, origin: str = "config") -> Config:
+    """`cfg` itself, or a ConfigError naming the first key it sets in a section its family never reads (`loss.*` for
+    improved_gan, `ssl.*` for gan, ...): a setting that would silently change nothing. Run directories hold every
+    section resolved, so this is checked where a config is written by hand (presets, files, --set), not on reading."""
+    sections = FAMILIES.get(cfg.family).config_sections(cfg)
+    for section in Config.model_fields:
+        value = getattr(cfg, section)
+        if section in cfg.model_fields_set and hasattr(value, "model_fields_set") and section not in sections:
+            keys = sorted(value.model_fields_set)
+            key = f"{section}.{keys[0]}" if keys else section
+            raise ConfigError(f"{origin}: config key '{key}' is never read by family '{cfg.family}' (it reads "
+                              f"{', '.join(sections)}); remove it")
+    return cfg
+
+
 def load_checked_config(preset_or_path: str, overrides=()) -> Config:
-    """`gankit.config.load_config`, then every registry name checked."""
-    return check_names(load_config(preset_or_path, overrides), preset_or_path)
+    """`gankit.config.load_config`, then every registry name and every section checked."""
+    return check_sections(check_names(load_config(preset_or_path, overrides), preset_or_path), preset_or_path)

@@ -79,3 +79,36 @@ def test_a_classifier_needs_its_weights_reader():
             return torch.nn.Identity()
 
     assert missing_members(Classifies) == ["classifier_weights"]
+
+
+@pytest.mark.parametrize("preset, override, key", [
+    ("improved_gan_digits", "loss.name=hinge", "loss.name"),  # its losses are its own
+    ("wgan_gp_digits", "ssl.labels_per_class=10", "ssl.labels_per_class"),
+    ("wgan_gp_digits", "boost.steps=3", "boost.steps"),
+    ("stargan_attrdigits", "ssl.feature_matching=false", "ssl.feature_matching"),
+    ("adagan_gmm10", "stargan.lambda_cls=2", "stargan.lambda_cls"),
+])
+def test_a_key_the_family_never_reads_is_an_error_naming_it(preset, override, key):
+    from gankit.errors import ConfigError
+    from gankit.names import load_checked_config
+
+    with pytest.raises(ConfigError, match=f"config key '{key}' is never read by family"):
+        load_checked_config(preset, [override])
+
+
+def test_every_preset_sets_only_sections_its_family_reads_and_adagan_reads_its_components():
+    from gankit.config import preset_names
+    from gankit.names import load_checked_config
+
+    for name in preset_names():
+        load_checked_config(name)
+    cfg = load_checked_config("adagan_gmm10", ["loss.name=hinge"])  # its components are GANs: loss is read
+    assert "loss" in FAMILIES.get("adagan").config_sections(cfg)
+
+
+def test_the_report_shows_the_sections_the_family_declares():
+    from gankit.apps.report import used_sections
+
+    cfg = load_config("improved_gan_digits").to_dict()
+    assert used_sections(cfg) == ["data", "model", "optim", "train", "eval", "ssl"]
+    assert "boost" in used_sections(load_config("adagan_gmm10").to_dict())

@@ -21,7 +21,9 @@ import numpy as np
 import yaml
 
 from gankit import __version__
+from gankit.config import config_from_dict
 from gankit.errors import GankitError, RunDirError
+from gankit.families import FAMILIES
 from gankit.files import atomic_write
 from gankit.runs.directory import read_run_config
 
@@ -106,20 +108,20 @@ def _read_jsonl(path: Path) -> list[dict]:
     return [r for r in records if isinstance(r, dict)]
 
 
-# The config sections each family reads. This belongs with the families (each package declaring its own sections)
-# and should move there; until then the report keeps the mapping.
-_GAN_SECTIONS = ("data", "model", "loss", "optim", "train", "eval")
-FAMILY_SECTIONS = {"gan": _GAN_SECTIONS, "adagan": (*_GAN_SECTIONS, "boost"),
-                   "improved_gan": ("data", "model", "optim", "train", "eval", "ssl"),  # its losses are its own: no `loss`
-                   "stargan": (*_GAN_SECTIONS, "stargan")}
-
-
 def used_sections(cfg_dict: dict) -> list[str]:
-    """The config sections (the mapping-valued keys of `cfg_dict`, in their order) that the run's family reads;
-    every section for a family not in FAMILY_SECTIONS."""
+    """The config sections (the mapping-valued keys of `cfg_dict`, in their order) that the run's family reads, as
+    the family declares them (for a config that does not validate, as its family reads the defaults); every section
+    for a family gankit does not know."""
     sections = [key for key, value in cfg_dict.items() if isinstance(value, dict)]
-    used = FAMILY_SECTIONS.get(cfg_dict.get("family"))
-    return sections if used is None else [key for key in sections if key in used]
+    family = cfg_dict.get("family")
+    if not isinstance(family, str) or family not in FAMILIES:
+        return sections
+    try:
+        cfg = config_from_dict(cfg_dict)
+    except GankitError:
+        cfg = config_from_dict({"family": family})
+    used = FAMILIES.get(family).config_sections(cfg)
+    return [key for key in sections if key in used]
 
 
 def _number(value) -> float | None:

@@ -52,8 +52,18 @@ class ExportInterface:
     facts: dict = field(default_factory=dict)
 
 
+COMMON_SECTIONS = ("data", "model", "optim", "train", "eval")  # the config sections every family reads
+
+
 class Family:
     """Defaults of every optional member; a family overrides what it has (see the module docstring)."""
+
+    sections: tuple[str, ...] = ()  # the config sections it reads beyond COMMON_SECTIONS (its own: loss, ssl, ...)
+
+    @classmethod
+    def config_sections(cls, cfg) -> tuple[str, ...]:
+        """The config sections a run of this family reads: setting a key in any other is a mistake (`gankit.names`)."""
+        return COMMON_SECTIONS + cls.sections
 
     # --- generate ----------------------------------------------------------------------------------
     @classmethod

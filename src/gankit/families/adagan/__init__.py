@@ -60,6 +60,13 @@ class AdaGAN(Family):
     an ordinary run of the loop; this class generates from and exports the mixture."""
 
     driver = "boosting"
+    sections = ("boost",)
+
+    @classmethod
+    def config_sections(cls, cfg: Config) -> tuple[str, ...]:
+        """Its own `boost` and whatever its components' family reads."""
+        component = FAMILIES.get(cfg.boost.component_family) if cfg.boost.component_family in FAMILIES else Family
+        return tuple(dict.fromkeys(component.config_sections(cfg) + cls.sections))
 
     @classmethod
     def bench_config(cls, cfg: Config) -> Config:

@@ -34,6 +34,8 @@ def check_architecture(cfg, family: str) -> None:
 
 @FAMILIES.register("gan")
 class GAN(Family):
+    sections = ("loss",)
+
     def __init__(self, cfg, info: DataInfo, device: torch.device):
         check_architecture(cfg, "gan")
         self.cfg, self.device = cfg, device

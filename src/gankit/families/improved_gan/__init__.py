@@ -45,6 +45,7 @@ def card_line(step: int, values: dict[str, float], it_per_s: float, batch_size: 
 
 @FAMILIES.register("improved_gan")
 class ImprovedGAN(GAN):
+    sections = ("ssl",)  # its losses are its own (losses.py here): `loss` is not read
     supports_compile = False  # the labelled batch is drawn inside the D step
     extra_metrics = ("accuracy",)
 

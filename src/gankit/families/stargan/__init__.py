@@ -47,6 +47,7 @@ class SourceHead(nn.Module):
 
 @FAMILIES.register("stargan")
 class StarGAN(Family):
+    sections = ("loss", "stargan")
     supports_compile = False
     # real and fake through D as one batch (D has no batch statistics, so the numbers are the same): this matters
     # where D's last layers are large and see few rows (the card's D at 64 px: a 134 MB 1x1-output layer);

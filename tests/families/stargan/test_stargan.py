@@ -319,11 +319,11 @@ def test_stargan_needs_attribute_data_and_its_own_architecture(tmp_path):
 
 def test_translate_command_rows_targets_and_errors(tmp_path, capsys):
     from PIL import Image
+    from test_translation_grid import assert_labelled, split_header
 
     from gankit.cli import main
     from gankit.data.image_io import make_grid
     from gankit.families.stargan.translation import parse_targets
-    from test_translation_grid import assert_labelled, split_header
 
     assert parse_targets(["red,rotated", ""], ATTRIBUTES).tolist() == [[1, 0, 0, 0, 0, 1], [0] * 6]
     run = tmp_path / "run"

@@ -38,7 +38,7 @@ def test_every_loss_and_penalty_trains_with(arch, norm):
     if fits == "stargan" and norm == "virtual_batch":
         pytest.skip("virtual batch norm needs a latent-fed generator (build_network refuses it for stargan)")
     if fits == "stargan" and norm == "batch":
-        pytest.skip("StarGAN's D scores real and fake as one batch, so it refuses batch norm (tests/test_stargan.py)")
+        pytest.skip("StarGAN's D scores real and fake as one batch, so it refuses batch norm (tests/families/stargan/test_stargan.py)")
     classifier = fits == "improved_gan"
     family_cls = {"gan": GAN, "improved_gan": ImprovedGAN, "stargan": StarGAN}[fits]
     losses = [n for n in LOSSES.names() if not (fits == "stargan" and LOSSES.get(n).g_needs_real)]
