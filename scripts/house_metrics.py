@@ -4,8 +4,10 @@ function-local imports alike), function-local imports of gankit modules, and the
     python scripts/house_metrics.py [--src src/gankit] [--verbose]
 
 An import of `gankit.a.b` (or `from gankit.a import b`, or a relative one) is an edge from the importing module to
-`gankit.a.b` when that is a module, else to `gankit.a`. Cycles are the strongly connected components with more
-than one module.
+`gankit.a.b` when that is a module, else to `gankit.a`; importing a package the module lives in is no edge (Python
+imports it first anyway). Cycles are the strongly connected components with more than one module. Function-local
+imports are counted per statement. These are the counts of the project's reference tool (../shared/tools/imports.py),
+kept here so the suite can hold the line (tests/test_house.py).
 """
 from __future__ import annotations
 
@@ -29,8 +31,8 @@ def resolve(target: str, known: dict[str, Path]) -> str | None:
     return target or None
 
 
-def imports(name: str, path: Path, known: dict[str, Path]) -> list[tuple[str, bool]]:
-    """(imported gankit module, inside a function?) for each import statement of the module."""
+def imports(name: str, path: Path, known: dict[str, Path]) -> list[tuple[str, bool, int]]:
+    """(imported gankit module, inside a function?, line of the statement) for each module an import names."""
     tree = ast.parse(path.read_text(), filename=str(path))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = []
@@ -39,7 +41,7 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> list[tuple[str, bo
         for child in ast.iter_child_nodes(node):
             inner = local or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
             if isinstance(child, ast.Import):
-                found.extend((resolve(a.name, known), inner) for a in child.names if a.name.startswith("gankit"))
+                found.extend((resolve(a.name, known), inner, child.lineno) for a in child.names if a.name.startswith("gankit"))
             elif isinstance(child, ast.ImportFrom):
                 base = child.module or ""
                 if child.level:
@@ -47,11 +49,12 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> list[tuple[str, bo
                     base = ".".join([*anchor, base] if base else anchor)
                 if base.startswith("gankit"):
                     for alias in child.names:
-                        found.append((resolve(f"{base}.{alias.name}", known) or resolve(base, known), inner))
+                        found.append((resolve(f"{base}.{alias.name}", known) or resolve(base, known), inner, child.lineno))
             visit(child, inner)
 
     visit(tree, False)
-    return [(target, local) for target, local in found if target and target != name]
+    return [(target, local, line) for target, local, line in found
+            if target and target != name and not name.startswith(target + ".") and target != "gankit"]
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -86,20 +89,27 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+def measure(src: Path) -> dict:
+    """{"modules", "graph" (module -> modules it imports), "cycles" (lists of modules), "local" ([(module, line)]
+    function-local import statements)}."""
+    known = module_names(src)
+    graph: dict[str, set[str]] = {name: set() for name in known}
+    local = set()
+    for name, path in known.items():
+        for target, inner, line in imports(name, path, known):
+            graph[name].add(target)
+            if inner:
+                local.add((name, line))
+    return {"modules": known, "graph": graph, "cycles": cycles(graph), "local": sorted(local)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--src", type=Path, default=Path(__file__).resolve().parents[1] / "src" / "gankit")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
-    known = module_names(args.src)
-    graph: dict[str, set[str]] = {name: set() for name in known}
-    local = []
-    for name, path in known.items():
-        for target, inner in imports(name, path, known):
-            graph[name].add(target)
-            if inner:
-                local.append((name, target))
-    found = cycles(graph)
+    counts = measure(args.src)
+    known, found, local = counts["modules"], counts["cycles"], counts["local"]
     loop = args.src / "train" / "loop.py"
     print(f"modules: {len(known)}")
     print(f"import cycles: {len(found)} (modules in them: {sum(map(len, found))})")
@@ -107,8 +117,8 @@ def main() -> None:
         print("  " + ", ".join(component))
     print(f"function-local imports of gankit modules: {len(local)}")
     if args.verbose:
-        for name, target in local:
-            print(f"  {name} -> {target}")
+        for name, line in local:
+            print(f"  {name}:{line}")
     if loop.is_file():
         print(f"train/loop.py: {len(loop.read_text().splitlines())} lines")
 
