@@ -26,6 +26,7 @@ def isolated_cache(tmp_path_factory, monkeypatch):
 def cpu_without_bf16_units(monkeypatch):
     """`train.precision: auto` (the demo presets) resolves to fp32 in-process, on every CI machine alike: whether the
     CPU has bf16 units would otherwise change the arithmetic of tests that compare numbers. Tests of auto itself
-    patch these back."""
+    patch these back. Processes the tests start inherit the same through GANKIT_CPU_BF16=0."""
+    monkeypatch.setenv("GANKIT_CPU_BF16", "0")
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)

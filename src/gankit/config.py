@@ -116,7 +116,7 @@ class TrainConfig(Section):
     threads: int | None = Field(None, ge=1, le=4096, description="CPU threads; None = torch's default")
     compile: bool = Field(False, description="trace each iteration (losses, gradients, Adam) with torch.compile")
     precision: Literal["fp32", "bf16", "auto"] = Field(
-        "fp32", description="bf16: the losses' forward passes under bfloat16 autocast (weights, gradients and Adam stay "
+        "auto", description="bf16: the losses' forward passes under bfloat16 autocast (weights, gradients and Adam stay "
                             "fp32); auto: bf16 where the device has bfloat16 units (CPU: AVX512-BF16 or AMX; CUDA: "
                             "compute capability 8.0+), else fp32")
     channels_last: bool = Field(False, description="NHWC memory layout for the networks and image batches")

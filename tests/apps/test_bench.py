@@ -122,27 +122,45 @@ def test_bf16_autocast_keeps_the_penalty_finite_and_close_to_fp32(tiny_overrides
     assert _relative(base_update, fast_update) < 0.4  # 0.22 measured; another seed: 1.3
 
 
-@pytest.mark.parametrize("avx512_bf16, amx, expected", [(False, False, "fp32"), (True, False, "bf16"),
-                                                          (False, True, "bf16")])
+@pytest.mark.parametrize("avx512_bf16, amx, expected, units", [(False, False, "fp32", "no bfloat16"),
+                                                                 (True, False, "bf16", "AVX512-BF16"),
+                                                                 (False, True, "bf16", "AMX-BF16")])
 def test_precision_auto_takes_bf16_only_where_the_cpu_has_bf16_units(monkeypatch, tiny_overrides, capsys,
-                                                                     avx512_bf16, amx, expected):
+                                                                     avx512_bf16, amx, expected, units):
+    monkeypatch.delenv("GANKIT_CPU_BF16")
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
     trainer = Trainer(load_config("wgan_gp_digits", tiny_overrides + ["train.precision=auto", "train.device=cpu"]),
                       "unused", progress=False)
-    assert trainer.precision == expected
+    assert trainer.precision == expected and units in trainer.arithmetic.record()["why"]
     with trainer.autocast():
         out = torch.nn.functional.linear(torch.ones(2, 3), torch.ones(4, 3))
     assert out.dtype == (torch.bfloat16 if expected == "bf16" else torch.float32)
 
 
+def test_the_environment_can_turn_bf16_off(monkeypatch, tiny_overrides):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    cfg = load_config("wgan_gp_digits", tiny_overrides + ["train.device=cpu"])
+    assert cfg.train.precision == "auto"  # the default
+    assert Trainer(cfg, "unused", progress=False).arithmetic.record() == {
+        "precision": "fp32", "why": "train.precision auto: GANKIT_CPU_BF16=0"}
+    monkeypatch.setenv("GANKIT_CPU_BF16", "1")
+    assert Trainer(cfg, "unused", progress=False).precision == "bf16"
+
+
 def test_precision_auto_says_what_it_chose(tmp_path, monkeypatch, tiny_overrides):
+    monkeypatch.delenv("GANKIT_CPU_BF16")  # the CPU's own answer (patched: no units), not the tests' switch
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
     run = tmp_path / "run"
     assert main(["train", "wgan_gp_digits", "--out", str(run), "--steps", "2", "--set", "train.precision=auto",
                  *[a for o in tiny_overrides for a in ("--set", o)]]) == 0
-    assert "precision: fp32 (train.precision auto: no bfloat16 units)" in (run / "log.txt").read_text()
+    log = (run / "log.txt").read_text()
+    assert "precision: fp32 (train.precision auto: no bfloat16 units (bf16 would be emulated, slower than fp32))" in log
+    assert main(["eval", str(run), "--checkpoint", "all", "--num-samples", "20", "--num-real", "20"]) == 0
+    entry = next(iter(json.loads((run / "eval.json").read_text())["results"].values()))
+    assert entry["training"] == {"precision": "fp32", "why": "train.precision auto: no bfloat16 units (bf16 would be "
+                                                              "emulated, slower than fp32)"}
 
 
 def test_bench_times_one_adagan_component():

@@ -291,12 +291,12 @@ def _evaluate_locked(run_dir: Path, cfg: Config, checkpoint: str, device: str, i
         sources = [] if watch and not (run_dir / "checkpoints").is_dir() else generator_sources(run_dir, "all" if watch else checkpoint)
         todo = [(step, src) for step, src in sources if step not in done]
         for step, source in todo:
-            G, info = load_generator_source(run_dir, source, cfg, device)
+            G, info, trained = load_generator_source(run_dir, source, cfg, device)
             evaluator = evaluator or Evaluator(cfg, info, device, inception_weights, extractor)
             classifier = load_classifier_source(run_dir, source, cfg, info, device) if "classifier" in evaluator.kinds else None
             start = time.perf_counter()
             done[step] = {"source": Path(source).name, "scores": evaluator.evaluate(G, classifier),
-                          "seconds": round(time.perf_counter() - start, 2)}
+                          "seconds": round(time.perf_counter() - start, 2), "training": trained}
             log(f"step {step}: " + ", ".join(f"{k} {_fmt(v['mean'])} ± {_fmt(v['std'])}" for k, v in done[step]["scores"].items()))
             write_results(run_dir, {step: done[step]}, evaluator.protocol())
         if not watch or not todo and _watch_should_stop(run_dir, started, timeout, done):

@@ -33,10 +33,11 @@ def load_generator(run_dir: Path, device: torch.device | str = "cpu"):
 
 
 def load_generator_source(run_dir: Path, source: str, cfg, device: torch.device | str = "cpu"):
-    """(G in eval mode, DataInfo) from a snapshot (.safetensors) or a training state (.pt; EMA weights if kept)."""
+    """(G in eval mode, DataInfo, how it was trained: {"precision", "why"} or {} for files older than that record)
+    from a snapshot (.safetensors) or a training state (.pt; EMA weights if kept)."""
     if str(source).endswith(".safetensors"):
-        G, _, info, _ = load_generator(run_dir, device)
-        return G, info
+        G, _, info, meta = load_generator(run_dir, device)
+        return G, info, meta.get("precision") or {}
     state = load_state(Path(source))
     info = DataInfo.from_dict(state["data_info"])
     G = FAMILIES.get(cfg.family).build_generator(cfg, info)
@@ -45,7 +46,7 @@ def load_generator_source(run_dir: Path, source: str, cfg, device: torch.device 
         G.load_state_dict(weights)
     except RuntimeError as err:
         raise RunDirError(f"{source}: weights do not fit the configured generator ({str(err).splitlines()[0]})") from None
-    return G.to(device).eval(), info
+    return G.to(device).eval(), info, state.get("precision") or {}
 
 
 def load_classifier_source(run_dir: Path, source: str, cfg, info: DataInfo, device: torch.device | str = "cpu"):

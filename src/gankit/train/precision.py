@@ -2,22 +2,32 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import torch
 
 from gankit.errors import ConfigError
 
+DISABLE_ENV = "GANKIT_CPU_BF16"  # "0": treat the CPU as having no bf16 units (auto -> fp32), e.g. to compare numbers
+
+
+def bf16_units(device: torch.device) -> str | None:
+    """The bfloat16 units this device computes with natively (CUDA compute capability 8.0+; a CPU's AMX or
+    AVX512-BF16), or None. Elsewhere bf16 autocast is emulated and slower than fp32 (on an AVX2 CPU the WGAN-GP card's
+    iteration had not finished in 20 minutes)."""
+    if device.type == "cuda":
+        return "CUDA bf16 (compute capability 8.0+)" if torch.cuda.is_bf16_supported(including_emulation=False) else None
+    if device.type != "cpu" or os.environ.get(DISABLE_ENV) == "0":
+        return None
+    for name, units in (("_is_amx_tile_supported", "AMX-BF16"), ("_is_avx512_bf16_supported", "AVX512-BF16")):
+        check = getattr(torch.cpu, name, None)
+        if callable(check) and check():
+            return units
+    return None
+
 
 def has_bf16_units(device: torch.device) -> bool:
-    """Whether bfloat16 arithmetic is native here: CUDA compute capability 8.0+, or a CPU with AVX512-BF16 or AMX.
-    Elsewhere bf16 autocast is emulated and slower than fp32 (on an AVX2 CPU the WGAN-GP card's iteration had not
-    finished in 20 minutes)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported(including_emulation=False)
-    if device.type != "cpu":
-        return False
-    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    return any(check() for check in checks if callable(check))
+    return bf16_units(device) is not None
 
 
 def resolve_precision(setting: str, device: torch.device) -> str:
@@ -25,6 +35,17 @@ def resolve_precision(setting: str, device: torch.device) -> str:
     if setting == "auto":
         return "bf16" if has_bf16_units(device) else "fp32"
     return setting
+
+
+def precision_reason(setting: str, device: torch.device) -> str:
+    """Why train.precision `setting` runs as it does on `device` (for the log and eval.json)."""
+    if setting != "auto":
+        return f"train.precision {setting}"
+    if units := bf16_units(device):
+        return f"train.precision auto: this device has {units} units"
+    if device.type == "cpu" and os.environ.get(DISABLE_ENV) == "0":
+        return f"train.precision auto: {DISABLE_ENV}=0"
+    return "train.precision auto: no bfloat16 units (bf16 would be emulated, slower than fp32)"
 
 
 class Arithmetic:
@@ -55,9 +76,10 @@ class Arithmetic:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def describe(self) -> str | None:
-        """The log's line on what "auto" chose and why (None when the precision was set explicitly)."""
-        if self.setting != "auto":
-            return None
-        units = "this device has" if self.precision == "bf16" else "no"
-        return f"precision: {self.precision} (train.precision auto: {units} bfloat16 units)"
+    def record(self) -> dict[str, str]:
+        """What ran and why, kept in checkpoints and snapshots (and so in eval.json)."""
+        return {"precision": self.precision, "why": precision_reason(self.setting, self.device)}
+
+    def describe(self) -> str:
+        """The log's line on the precision and why."""
+        return f"precision: {self.precision} ({precision_reason(self.setting, self.device)})"

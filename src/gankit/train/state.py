@@ -22,6 +22,7 @@ def capture(trainer) -> dict:
         "sampler": trainer.sampler.state_dict(), "rng": ckpt.rng_state(), "fixed_z": trainer.fixed_z.cpu(),
         "data_info": trainer.info.to_dict(), "family": trainer.family.extra_state(),
         "rng_ranks": trainer.dist.gather_objects(ckpt.rng_state()) if trainer.dist.enabled else [],
+        "precision": trainer.arithmetic.record(),  # what the steps up to here ran in, and why (eval.json repeats it)
     }
 
 
@@ -65,7 +66,7 @@ def save(trainer, last_good: Path | None = None) -> Path:
         return path
     path = ckpt.save_state(trainer.run_dir, trainer.step, state, trainer.cfg.train.keep_checkpoints)
     meta = {"config": trainer.cfg.to_dict(), "data_info": trainer.info.to_dict(), "step": trainer.step,
-            "ema": trainer.ema is not None, "gankit_version": __version__}
+            "ema": trainer.ema is not None, "gankit_version": __version__, "precision": trainer.arithmetic.record()}
     ckpt.save_snapshot(trainer.run_dir / ckpt.SNAPSHOT_NAME, trainer.sampling_generator, meta)
     for stem, module in trainer.family.extra_snapshots().items():
         ckpt.save_snapshot(trainer.run_dir / f"{stem}.safetensors", module, meta)
