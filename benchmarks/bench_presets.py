@@ -29,7 +29,8 @@ CARD_PRESETS = [
 
 def row(name: str, r: dict) -> str:
     ms = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
-    return (f"| {name} | {r['batch_size']} | {'x'.join(map(str, r['shape']))} | {r['s_per_iter']:.4f} | "
+    return (f"| {name} | {r['precision']} | {r['threads']} | {r['batch_size']} | {'x'.join(map(str, r['shape']))} | "
+            f"{r['s_per_iter']:.4f} | "
             f"{ms(r['ms_per_d_step'])} | {ms(r['ms_per_g_step'])} | {r['images_per_s']:.0f} | "
             f"{r['flops_per_iter'] / 1e9:.2f} | {r['gflops_per_s']:.1f} | {100 * r['peak_fraction']:.0f} % | "
             f"{r['peak_memory_mib']:.0f} |")
@@ -44,8 +45,9 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every preset's timed iterations")
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["| preset | batch | item | s/iter | ms/D step | ms/G step | images/s | GFLOP/iter | GFLOP/s | of peak | peak MiB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| preset | precision | threads | batch | item | s/iter | ms/D step | ms/G step | images/s | GFLOP/iter | GFLOP/s "
+             "| of its precision's peak | peak MiB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     results = []
     for name, preset, extra, steps in CARD_PRESETS:
         if args.only and name not in args.only and preset not in args.only:
@@ -65,11 +67,15 @@ def main() -> int:
         lines.append(row(name, r))
     if results:
         r = results[0]
-        peaks = ", ".join(f"{x['peak_gflops_per_s']:.0f}" for x in results)
+        peaks = "; ".join(f"{x['peaks']['fp32']:.0f} / {x['peaks']['bf16']:.0f}" for x in results)
+        kernels = r.get("kernels", {})
         settings = f" Settings: {' '.join(args.overrides)}." if args.overrides else ""
-        lines += ["", f"{r['device_name']}, {r['threads']} threads, torch {r['torch']}, {r['date']}; peak = the fastest "
-                      f"dense product in the same process, best of 5 each: torch.matmul and, on CPU, oneDNN's 1x1 "
-                      f"(NCHW, NHWC) and 3x3 (NHWC) convolutions (`gankit.apps.bench.matmul_peaks`; {peaks} GFLOP/s).{settings}"]
+        lines += ["", f"{r['device_name']}, torch {r['torch']}, {r['date']}; bf16 units: {r.get('bf16_units') or 'none'}"
+                      + (f" (oneDNN: {kernels.get('isa')}; conv kernels {kernels.get('fp32')} / {kernels.get('bf16')})"
+                         if kernels else "")
+                      + "; peak = the fastest dense product in the same process, best of 5 each: torch.matmul and, on "
+                      f"CPU, oneDNN's 1x1 (NCHW, NHWC) and 3x3 (NHWC) convolutions (`gankit.apps.bench.matmul_peaks`; "
+                      f"fp32 / bf16 per row: {peaks} GFLOP/s).{settings}"]
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

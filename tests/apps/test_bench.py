@@ -25,7 +25,9 @@ def test_bench_cli_figures_are_consistent(tmp_path, tiny_overrides):
     assert r["gflops_per_s"] == pytest.approx(r["flops_per_iter"] / r["s_per_iter"] / 1e9)
     assert r["peak_fraction"] == pytest.approx(r["gflops_per_s"] / r["peak_gflops_per_s"])
     assert set(r["peak_by_library"]) == {"matmul", "conv1x1", "conv1x1_nhwc", "conv3x3_nhwc"}
-    assert r["peak_gflops_per_s"] == max(r["peak_by_library"].values())
+    assert r["peak_gflops_per_s"] == max(r["peak_by_library"].values()) == r["peaks"][r["precision"]]
+    assert r["peaks"]["fp32"] > 0 and r["peaks"]["bf16"] > 0  # both peaks, measured in the same process
+    assert r["kernels"]["fp32"] and r["kernels"]["bf16"]  # oneDNN's implementation names (e.g. brg_conv_fwd:avx512_core)
     assert r["flops_per_iter"] > 0 and r["peak_gflops_per_s"] > 0 and r["peak_memory_mib"] > 0
     assert 0 < r["ms_per_d_step"] and 0 < r["ms_per_g_step"]
 

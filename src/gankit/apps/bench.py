@@ -15,9 +15,12 @@ speed depends on shapes, not on pixel values.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
 import platform
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from datetime import date
@@ -32,6 +35,7 @@ from gankit.data.synthetic import synthetic_dataset
 from gankit.errors import ConfigError, DataError
 from gankit.families import FAMILIES
 from gankit.train.loop import Trainer
+from gankit.train.precision import bf16_units, has_bf16_units
 
 
 def synchronize(device: torch.device) -> None:
@@ -77,6 +81,39 @@ def matmul_peaks(device: torch.device, dtype: torch.dtype = torch.float32, n: in
         flops = 2 * 16 * c * c * 9 * 32 * 32
         peaks["conv3x3_nhwc"] = flops / best_seconds(lambda: conv(x, w, padding=1), device, repeats) / 1e9
     return peaks
+
+
+def onednn_kernels(dtypes=(torch.float32, torch.bfloat16)) -> dict[str, str]:
+    """What oneDNN runs a 3x3 NHWC convolution with on this CPU, from its verbose log: {"isa": the instruction set it
+    detected, "fp32"/"bf16": the implementation it chose, e.g. brg_conv_fwd:avx512_core_bf16}. The log is written by
+    the C library, so stdout's file descriptor is sent to a temporary file for the two calls."""
+    found: dict[str, str] = {}
+    with tempfile.TemporaryFile(mode="w+") as log:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(log.fileno(), 1)
+        try:
+            for dtype in dtypes:  # bf16 last: the log then holds both
+                x = torch.randn(2, 32, 8, 8, dtype=dtype).contiguous(memory_format=torch.channels_last)
+                w = torch.randn(32, 32, 3, 3, dtype=dtype).contiguous(memory_format=torch.channels_last)
+                with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+                    torch.nn.functional.conv2d(x, w, padding=1)
+                ctypes.CDLL(None).fflush(None)  # the C library's buffer, before the descriptor goes back
+                log.seek(0)
+                text = log.read()
+                for line in text.splitlines():
+                    fields = line.split(",")
+                    if "isa:" in line:
+                        found["isa"] = line.split("isa:", 1)[1].strip()
+                    if len(fields) > 6 and fields[2:6] == ["primitive", "exec", "cpu", "convolution"]:
+                        src = next((f for f in fields if f.startswith("src:")), "")
+                        kind = "bf16" if src.startswith("src:bf16") else "fp32" if src.startswith("src:f32") else None
+                        if kind:
+                            found[kind] = fields[6]
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+    return found
 
 
 class CountFlops(TorchDispatchMode):
@@ -161,9 +198,11 @@ def bench(cfg: Config, steps: int = 5, warmup: int = 2, repeats: int = 3, data: 
     trainer._compiled = compiled
     flops = counter.total
 
-    dtype = torch.bfloat16 if trainer.precision == "bf16" else torch.float32
-    peaks = matmul_peaks(device, dtype)
-    peak = max(peaks.values())
+    by_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    native = has_bf16_units(device)  # emulated bf16 is slow: one timing then, not five
+    peaks = {name: matmul_peaks(device, dtype, **({} if name == "fp32" or native else {"n": 1024, "repeats": 1}))
+             for name, dtype in by_dtype.items()}
+    peak = max(peaks[trainer.precision].values())
     s_iter = statistics.median(times)
     data_batches = sum(s.repeat for s in trainer.train_steps if s.uses_data)
     if device.type == "cuda":
@@ -181,7 +220,9 @@ def bench(cfg: Config, steps: int = 5, warmup: int = 2, repeats: int = 3, data: 
         "ms_per_d_step": per_step.get("D"), "ms_per_g_step": per_step.get("G"),
         "images_per_s": data_batches * cfg.train.batch_size / s_iter,
         "flops_per_iter": flops, "gflops_per_s": achieved, "peak_gflops_per_s": peak, "peak_fraction": achieved / peak,
-        "peak_by_library": peaks,
+        "peak_by_library": peaks[trainer.precision], "peaks": {k: max(v.values()) for k, v in peaks.items()},
+        "peaks_by_library": peaks, "bf16_units": bf16_units(device),
+        "kernels": onednn_kernels() if device.type == "cpu" else {},
         "peak_memory_mib": memory,
     }
 
@@ -222,9 +263,14 @@ def format_report(r: dict) -> str:
         f"  D step / G step  {ms(r['ms_per_d_step'])} / {ms(r['ms_per_g_step'])}",
         f"  images/s         {r['images_per_s']:.1f}  (real images drawn per second)",
         f"  FLOPs/iteration  {r['flops_per_iter'] / 1e9:.4g} G",
-        f"  achieved         {r['gflops_per_s']:.1f} GFLOP/s = {100 * r['peak_fraction']:.0f}% of a "
-        f"{r['peak_gflops_per_s']:.1f} GFLOP/s peak ("
-        + ", ".join(f"{k} {v:.0f}" for k, v in r.get("peak_by_library", {}).items()) + ")",
+        *[f"  peak {name:<5}       {r['peaks'][name]:.1f} GFLOP/s ("
+          + ", ".join(f"{k} {v:.0f}" for k, v in r["peaks_by_library"][name].items()) + ")"
+          + (f"; oneDNN conv: {r['kernels'][name]}" if name in r.get("kernels", {}) else "")
+          for name in ("fp32", "bf16")],
+        f"  bf16 units       {r.get('bf16_units') or 'none (bf16 is emulated here)'}"
+        + (f"; oneDNN ISA: {r['kernels']['isa']}" if "isa" in r.get("kernels", {}) else ""),
+        f"  achieved         {r['gflops_per_s']:.1f} GFLOP/s = {100 * r['peak_fraction']:.0f}% of the "
+        f"{r['precision']} peak ({r['peak_gflops_per_s']:.1f} GFLOP/s)",
         f"  peak memory      {r['peak_memory_mib']:.0f} MiB" + (" (process RSS)" if r["device"] == "cpu" else ""),
     ]
     return "\n".join(lines)
