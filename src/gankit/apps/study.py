@@ -162,8 +162,9 @@ def plan(spec: StudySpec, origin: str = "study") -> list[dict[str, Any]]:
 # --- running one trial (in this process, a worker process or a Ray task) ---------------------------------------
 def run_trial(trial: dict[str, Any], study_dir: str, threads: int | None = None) -> dict[str, Any]:
     """Train (or resume) and evaluate one trial; returns its result row. Never raises for a failed run."""
-    if threads:
+    if threads:  # a worker's share of the cores (the training's thread policy reads OMP_NUM_THREADS)
         torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
     run_dir = Path(study_dir) / "trials" / trial["id"]
     result_path = run_dir / "trial.json"
     done = _read_trial(result_path)

@@ -183,7 +183,8 @@ def open_logger(trainer, end: int):
                        trainer.family.log_line, trainer.cfg.train.batch_size)
     lines = [f"{trainer.cfg.name}: G iterations {trainer.step} -> {end} of {trainer.total_steps} on {trainer.device}, "
              f"{len(trainer.data)} training items; run directory {trainer.run_dir}",
-             trainer.arithmetic.describe(), trainer.info.source and f"data: {trainer.info.source}", *trainer.data_notes]
+             trainer.arithmetic.describe(), f"threads: {trainer.threads[0]} ({trainer.threads[1]})",
+             trainer.info.source and f"data: {trainer.info.source}", *trainer.data_notes]
     for line in filter(None, lines):
         logger.message(line)
     if trainer.resumed_from is not None:

@@ -37,6 +37,7 @@ from gankit.train.logger import LossMeter, NullLogger, close_logger, open_logger
 from gankit.train.precision import Arithmetic
 from gankit.train.signals import Interrupted, StopSignals
 from gankit.train.status import write_status
+from gankit.train.threads import apply_threads
 
 
 class Trainer:
@@ -47,8 +48,7 @@ class Trainer:
         self.cfg, self.run_dir, self.progress = cfg, Path(run_dir), progress
         self.dist = distributed.init_from_env(cfg.train.device)
         self.device = resolve_device(self.dist.device(cfg.train.device))
-        if cfg.train.threads:
-            torch.set_num_threads(cfg.train.threads)
+        self.threads = apply_threads(cfg.train.threads, self.device)  # (count, why)
         seed_everything(cfg.train.seed)
         self.data = (data if data is not None else load_dataset(cfg.data, "train")).to(self.device)
         self.info = self.data.info

@@ -10,6 +10,7 @@ import torch
 from gankit import __version__
 from gankit.errors import RunDirError, TrainingDiverged
 from gankit.train import checkpoint as ckpt
+from gankit.train.threads import resume_threads
 
 
 def capture(trainer) -> dict:
@@ -23,6 +24,7 @@ def capture(trainer) -> dict:
         "data_info": trainer.info.to_dict(), "family": trainer.family.extra_state(),
         "rng_ranks": trainer.dist.gather_objects(ckpt.rng_state()) if trainer.dist.enabled else [],
         "precision": trainer.arithmetic.record(),  # what the steps up to here ran in, and why (eval.json repeats it)
+        "threads": trainer.threads[0] if trainer.device.type == "cpu" else None,
     }
 
 
@@ -42,6 +44,8 @@ def restore(trainer, state: dict, origin: str = "checkpoint") -> None:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         detail = "; ".join(lines[1:3] if len(lines) > 1 else lines)[:300]  # the first mismatches, not the header
         raise RunDirError(f"{origin}: does not match this run's configuration ({detail})") from None
+    if trainer.device.type == "cpu" and (kept := resume_threads(trainer.cfg.train.threads, state.get("threads"))):
+        trainer.threads = kept
     trainer.fixed_z = state["fixed_z"].to(trainer.device)
     trainer.step = state["step"]
     ranks, dist = state.get("rng_ranks") or [], trainer.dist
