@@ -144,6 +144,8 @@ CASES = [
      "unknown config key 'train.stpes'", None),
     ("unknown key in a YAML file", lambda t: ["train", str(_yaml(t, "base: wgan_gp_digits\nmodel:\n  widht: 3\n")),
                                              "--dry-run"], "unknown config key 'model.widht'", None),
+    ("a key the family never reads", lambda t: ["train", "improved_gan_digits", "--set", "loss.name=hinge", "--dry-run"],
+     "config key 'loss.name' is never read by family 'improved_gan'", None),
     ("wrong type", lambda t: ["train", "wgan_gp_digits", "--set", "train.steps=many", "--dry-run"],
      "config key 'train.steps': Input should be a valid integer", None),
     ("value out of range", lambda t: ["train", "wgan_gp_digits", "--set", "train.batch_size=0", "--dry-run"],

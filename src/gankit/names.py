@@ -2,6 +2,8 @@
 misspelt loss before anything trains), each error naming its config key."""
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 from gankit.config import Config, load_config
 from gankit.data import DATASETS
 from gankit.errors import ConfigError, UnknownNameError
@@ -44,17 +46,19 @@ def check_names(cfg: Config, origin: str = "config") -> Config:
 
 
 def check_sections(cfg: Config, origin: str = "config") -> Config:
-    """`cfg` itself, or a ConfigError naming the first key it sets in a section its family never reads (`loss.*` for
-    improved_gan, `ssl.*` for gan, ...): a setting that would silently change nothing. Run directories hold every
-    section resolved, so this is checked where a config is written by hand (presets, files, --set), not on reading."""
+    """`cfg` itself, or a ConfigError naming the first key set to something other than its default in a section the
+    family never reads (`loss.*` for improved_gan, `ssl.*` for gan, ...): a setting that would silently change
+    nothing. A resolved config (`--dry-run`, a run's config.yaml) lists every section at its defaults and passes."""
     sections = FAMILIES.get(cfg.family).config_sections(cfg)
-    for section in Config.model_fields:
+    for section, field in Config.model_fields.items():
         value = getattr(cfg, section)
-        if section in cfg.model_fields_set and hasattr(value, "model_fields_set") and section not in sections:
-            keys = sorted(value.model_fields_set)
-            key = f"{section}.{keys[0]}" if keys else section
-            raise ConfigError(f"{origin}: config key '{key}' is never read by family '{cfg.family}' (it reads "
-                              f"{', '.join(sections)}); remove it")
+        if section in sections or not isinstance(value, BaseModel):
+            continue
+        default = field.get_default(call_default_factory=True)
+        changed = [key for key in type(value).model_fields if getattr(value, key) != getattr(default, key)]
+        if changed:
+            raise ConfigError(f"{origin}: config key '{section}.{changed[0]}' is never read by family '{cfg.family}' "
+                              f"(it reads {', '.join(sections)}); remove it")
     return cfg
 
 

@@ -52,7 +52,10 @@ def test_a_class_missing_a_member_is_refused_when_registered():
 
     with pytest.raises(TypeError, match="missing generator, latent, steps"):
         registry.register("no_steps")(NoSteps)
-    NoSteps.driver = "boosting"  # trained by a driver instead: the training part is not needed
+    NoSteps.driver = "boosting"  # trained by a driver instead: the training part is not needed, but bench's config is
+    with pytest.raises(TypeError, match="missing bench_config"):
+        registry.register("driven")(NoSteps)
+    NoSteps.bench_config = classmethod(lambda cls, cfg: cfg)
     assert registry.register("driven")(NoSteps) is NoSteps
 
     class NotAFamily:
@@ -78,12 +81,31 @@ def test_a_classifier_needs_its_weights_reader():
         def build_classifier(cls, cfg, info):
             return torch.nn.Identity()
 
-    assert missing_members(Classifies) == ["classifier_weights"]
+    assert missing_members(Classifies) == ["bench_config", "classifier_weights", "classifier"]
+
+
+def test_class_level_members_sections_and_the_generator_property_are_checked():
+    from gankit.families.base import contract_problems
+
+    class Loose(FAMILIES.get("gan")):
+        sections = ("loss", "los")  # a typo would make valid keys refused
+
+        def generate(self, G, cfg, n, device, generator=None):  # an instance method: `gankit sample` calls the class
+            return G
+
+    problems = contract_problems(Loose)
+    assert "generate must be a classmethod (sample, export and eval call it on the class)" in problems
+    assert any(p.startswith("sections ['los'] are not config sections") for p in problems)
+
+    class Plain(FAMILIES.get("gan")):
+        generator = None  # set in __init__ instead of a property
+
+    assert contract_problems(Plain) == ["generator must be a property returning the generator module"]
 
 
 @pytest.mark.parametrize("preset, override, key", [
     ("improved_gan_digits", "loss.name=hinge", "loss.name"),  # its losses are its own
-    ("wgan_gp_digits", "ssl.labels_per_class=10", "ssl.labels_per_class"),
+    ("wgan_gp_digits", "ssl.labels_per_class=7", "ssl.labels_per_class"),
     ("wgan_gp_digits", "boost.steps=3", "boost.steps"),
     ("stargan_attrdigits", "ssl.feature_matching=false", "ssl.feature_matching"),
     ("adagan_gmm10", "stargan.lambda_cls=2", "stargan.lambda_cls"),
@@ -94,6 +116,15 @@ def test_a_key_the_family_never_reads_is_an_error_naming_it(preset, override, ke
 
     with pytest.raises(ConfigError, match=f"config key '{key}' is never read by family"):
         load_checked_config(preset, [override])
+
+
+def test_a_resolved_config_passes_and_a_default_value_is_no_setting(tmp_path):
+    from gankit.names import load_checked_config
+
+    resolved = tmp_path / "resolved.yaml"  # what --dry-run prints and a run's config.yaml holds: every section
+    resolved.write_text(load_config("improved_gan_digits").to_yaml())
+    assert load_checked_config(str(resolved)).family == "improved_gan"
+    load_checked_config("improved_gan_digits", ["loss.name=wasserstein"])  # the default: changes nothing, says nothing
 
 
 def test_every_preset_sets_only_sections_its_family_reads_and_adagan_reads_its_components():

@@ -9,8 +9,10 @@
   over ordinary runs instead (AdaGAN's boosting) names that procedure in `driver` (`gankit.drivers`) and
   leaves the training part out.
 
-`FAMILIES.register` checks a class against this contract when it is registered, so a family that forgets a
-member fails at import, not in the middle of a run; nothing elsewhere asks a family what it has.
+`FAMILIES.register` checks a class against this contract when it is registered (members present, class-level ones
+classmethods, config sections that exist), so such a mistake fails at import, not in the middle of a run; what only
+an instance can show (its `modules`, its steps) is checked for every family by tests/families/test_contract.py.
+Nothing outside this module asks a family which members it has.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from gankit.config import Config
 from gankit.errors import ConfigError
 from gankit.registry import Registry
 
@@ -147,16 +150,39 @@ class ScoredGenerator:
 
 GENERATE = ("build_generator", "generate")
 TRAIN = ("generator", "latent", "steps")
+CLASS_LEVEL = ("build_generator", "generate", "export_interface", "bench_config", "classifier_weights", "config_sections")
 
 
 def missing_members(cls: type) -> list[str]:
     """The contract's members that `cls` leaves at their raising defaults (empty: it fulfils the contract)."""
     if not (isinstance(cls, type) and issubclass(cls, Family)):
         return ["(subclass of gankit.families.base.Family)"]
-    required = GENERATE + (() if cls.driver else TRAIN)
+    required = GENERATE + (("bench_config",) if cls.driver else TRAIN)  # a driver says what `gankit bench` times
     if cls.build_classifier is not None:
-        required += ("classifier_weights",)
+        required += ("classifier_weights", "classifier")
     return [name for name in required if inspect.getattr_static(cls, name) is Family.__dict__[name]]
+
+
+def contract_problems(cls: type) -> list[str]:
+    """Everything that keeps `cls` from being registered: missing members, class-level members that are not
+    classmethods, a generator that is not a property, config sections that do not exist."""
+    if missing := missing_members(cls):
+        problems = [f"missing {', '.join(missing)}"]
+        if not issubclass(cls, Family):
+            return problems
+    else:
+        problems = []
+    problems += [f"{name} must be a classmethod (sample, export and eval call it on the class)" for name in CLASS_LEVEL
+                 for member in [inspect.getattr_static(cls, name)] if not isinstance(member, classmethod)]
+    if not cls.driver and not isinstance(inspect.getattr_static(cls, "generator"), property):
+        problems.append("generator must be a property returning the generator module")
+    for attribute in ("score_generator", "build_classifier"):
+        member = inspect.getattr_static(cls, attribute)
+        if member is not None and not isinstance(member, classmethod):
+            problems.append(f"{attribute} must be a classmethod or None")
+    if unknown := sorted(set(cls.sections) - set(Config.model_fields) - set(COMMON_SECTIONS)):
+        problems.append(f"sections {unknown} are not config sections (valid: {', '.join(Config.model_fields)})")
+    return problems
 
 
 class FamilyRegistry(Registry[type]):
@@ -166,8 +192,9 @@ class FamilyRegistry(Registry[type]):
         add = super().register(name)
 
         def decorator(cls: type) -> type:
-            if missing := missing_members(cls):
-                raise TypeError(f"family '{name}' ({cls.__name__}) does not fulfil the contract: missing {', '.join(missing)}")
+            if problems := contract_problems(cls):
+                raise TypeError(f"family '{name}' ({getattr(cls, '__name__', cls)}) does not fulfil the contract: "
+                                + "; ".join(problems))
             return add(cls)
 
         return decorator

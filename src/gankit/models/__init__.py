@@ -1,5 +1,6 @@
 """Generator/discriminator pairs by name (`model.arch`). G(z, c=None) -> samples; D(x, c=None) -> logits (N,)
-(the semi-supervised classifiers ssl_mlp/ssl_conv: class logits (N, K)).
+(a family's own architectures register here from its package: improved_gan's ssl_mlp/ssl_conv give class logits
+(N, K), stargan's D gives patch scores and attribute logits).
 
 `build_network` is the one way a network is made from a config: the architecture's constructor, then the
 initialization (`model.init_std`), the batch-norm settings (`model.bn_decay`, `model.bn_eps`) and a weight

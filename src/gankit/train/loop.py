@@ -43,8 +43,8 @@ from gankit.train.threads import apply_threads
 class Trainer:
     def __init__(self, cfg: Config, run_dir: Path, progress: bool | None = None, data=None,
                  sampler: InfiniteSampler | None = None):
-        """`data`: a training dataset to use instead of loading `cfg.data` (benchmarks on synthetic data); `sampler`:
-        how batches are drawn from it (default: uniformly, seeded by train.seed; AdaGAN's driver draws by weight)."""
+        """`data`: a training dataset instead of `cfg.data`'s (benchmarks); `sampler`: how batches are drawn (default:
+        uniformly, seeded by train.seed; AdaGAN's driver draws by weight). eval.every is a hook make_trainer adds."""
         self.cfg, self.run_dir, self.progress = cfg, Path(run_dir), progress
         self.dist = distributed.init_from_env(cfg.train.device)
         self.device = resolve_device(self.dist.device(cfg.train.device))
@@ -194,17 +194,16 @@ class Trainer:
         that cannot be written (a full disk, at any moment) stops training with one line; status.json then says
         "failed", never "running"."""
         end = min(until or self.total_steps, self.total_steps)
-        states = ckpt.list_states(self.run_dir)
-        start_step, start_time = self.step, time.perf_counter()
+        start_step, start_time, states = self.step, time.perf_counter(), ckpt.list_states(self.run_dir)
         self._last_good = states[-1][1] if states else None
-        status, logger, completed = "failed", NullLogger(), False
+        status, logger, completed, signals = "failed", NullLogger(), False, StopSignals()
         try:
-            with StopSignals() as signals:
-                logger = open_logger(self, end)
-                if self.dist.is_main:
-                    write_status(self.run_dir, "running", self.step)
-                status = self._train_until(end, logger, signals)
-                completed = True
+            signals.__enter__()  # until status.json and the logs are final: a signal then is only noted
+            logger = open_logger(self, end)
+            if self.dist.is_main:
+                write_status(self.run_dir, "running", self.step)
+            status = self._train_until(end, logger, signals)
+            completed = True
         except OSError as err:  # a file of the run could not be written (disk full, folder gone read-only)
             kept = f"last good checkpoint: {self._last_good}" if self._last_good else "no checkpoint was saved yet"
             raise RunDirError(f"{self.run_dir}: could not write {getattr(err, 'filename', None) or 'a file'} at step "
@@ -216,6 +215,7 @@ class Trainer:
             if self.dist.is_main:
                 write_status(self.run_dir, status, self.step)
             close_logger(logger, self.run_dir, report=completed)
+            signals.__exit__()
         seconds = time.perf_counter() - start_time
         return {"steps": self.step - start_step, "seconds": seconds, "final_step": self.step,
                 "finished": self.step >= self.total_steps, "it_per_s": (self.step - start_step) / max(seconds, 1e-9),

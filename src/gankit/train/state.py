@@ -1,6 +1,7 @@
 """The training state of a `Trainer` as a checkpoint holds it, and back: weights, optimizers, EMA, step, sampler
 position, every RNG state (every rank's under torchrun) and the family's own extra state. A checkpoint is written
-only when every weight and optimizer moment is finite; its snapshot(s) beside it are the sampling generator's."""
+only when every weight and optimizer moment is finite; beside it, the snapshot of the sampling generator and the
+family's extra snapshots (improved_gan: classifier.safetensors)."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""AdaGAN's boosting rules (Tolstikhin et al. 2017; reference `adagan.py`), as pure functions.
+"""AdaGAN's boosting rules (Tolstikhin et al. 2017; reference `adagan.py`): pure functions of the density ratios, and
+the real-vs-mixture classifier that estimates them (`train_classifier`, seeded; `data_weights`).
 
 After t components, a classifier C separates real data from mixture samples; with p_i = C(x_i) the
 probability that data point i is real, r_i = (1 - p_i) / (p_i + 1e-8) estimates dP_model/dP_data at x_i.

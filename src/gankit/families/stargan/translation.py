@@ -1,4 +1,5 @@
-"""Translating images with a StarGAN run, and scoring translations on AttrDigits.
+"""StarGAN's translations: the target domains of a batch, translation rows, and their scoring (AttrDigits or FID);
+the pieces `gankit translate` (apps/translate.py) puts together.
 
 Scoring (`gankit eval` on a stargan run): every test image is translated to each target domain of
 `target_domains` (one per attribute: a colour switched on, or another attribute flipped) and scored by the
