@@ -158,6 +158,8 @@ def export(run_dir, fmt, out, tolerance) -> None:
 @click.option("--runs", type=click.IntRange(min=1), help="Independent fake sets (mean and std over them).")
 @click.option("--checkpoint", default="last", show_default=True, help="all | last | STEP (all = eval after train).")
 @click.option("--watch", is_flag=True, help="Evaluate checkpoints as they appear until the run finishes.")
+@click.option("--rescore", is_flag=True, help="With --checkpoint all or --watch: score again checkpoints eval.json "
+              "already holds under the same protocol (kept by default).")
 @click.option("--poll", type=click.FloatRange(min=0.01, max=86400), default=10.0, show_default=True,
               help="Seconds between looks with --watch.")
 @click.option("--timeout", type=click.FloatRange(min=0, max=10**7), help="With --watch: stop (exit 2) after this many "
@@ -167,8 +169,8 @@ def export(run_dir, fmt, out, tolerance) -> None:
 @click.option("--seed", type=int, help="Seed of the generated noise.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: torch's, one per core).")
-def eval_command(run_dir, metrics, num_samples, num_real, reference, runs, checkpoint, watch, poll, timeout, extractor,
-                 inception_weights, seed, device, threads) -> None:
+def eval_command(run_dir, metrics, num_samples, num_real, reference, runs, checkpoint, watch, rescore, poll, timeout,
+                 extractor, inception_weights, seed, device, threads) -> None:
     """Score RUN_DIR's generator(s) and write eval.json and scores.csv."""
     import torch
 
@@ -183,7 +185,7 @@ def eval_command(run_dir, metrics, num_samples, num_real, reference, runs, check
     for name in names or []:
         METRICS.get(name)
     result = evaluate_run(run_dir, checkpoint, str(resolve_device(device)), str(inception_weights) if inception_weights else None,
-                          extractor, watch, poll, log=click.echo, timeout=timeout, metrics=names, num_samples=num_samples,
+                          extractor, watch, poll, log=click.echo, timeout=timeout, rescore=rescore, metrics=names, num_samples=num_samples,
                           num_real=num_real, reference=reference, runs=runs, seed=seed)
     click.echo(f"wrote {result['path']}")
     from gankit.apps.report import refresh_report

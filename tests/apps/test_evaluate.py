@@ -65,6 +65,22 @@ def test_eval_after_train_covers_every_checkpoint(digits_run):
     assert main(["eval", str(digits_run), "--metrics", "fd", "--checkpoint", "3", *EVAL]) == 2
 
 
+def test_all_keeps_what_eval_json_scored_under_the_same_protocol(digits_run, capsys):
+    assert main(["eval", str(digits_run), "--metrics", "fd", "--checkpoint", "all", *EVAL]) == 0
+    first = json.loads((digits_run / "eval.json").read_text())["results"]
+    capsys.readouterr()
+    assert main(["eval", str(digits_run), "--metrics", "fd", "--checkpoint", "all", *EVAL]) == 0
+    out = capsys.readouterr().out
+    assert "step 2: kept from eval.json" in out and "step 4: kept from eval.json" in out
+    assert json.loads((digits_run / "eval.json").read_text())["results"] == first  # nothing scored, nothing rewritten
+    assert main(["eval", str(digits_run), "--metrics", "fd", "--checkpoint", "all", "--rescore", *EVAL]) == 0
+    assert "step 2: fd" in capsys.readouterr().out
+    other = ["--num-samples", "32", "--num-real", "200"]  # another protocol: scored again
+    assert main(["eval", str(digits_run), "--metrics", "fd", "--checkpoint", "all", *other]) == 0
+    assert "step 4: fd" in capsys.readouterr().out
+    assert json.loads((digits_run / "eval.json").read_text())["results"]["4"]["protocol"]["fake_items_per_run"] == 32
+
+
 def test_watch_stops_when_the_run_is_finished(digits_run, capsys):
     assert json.loads((digits_run / "status.json").read_text())["state"] == "finished"
     assert main(["eval", str(digits_run), "--metrics", "fd", "--watch", "--poll", "0.1", *EVAL]) == 0

@@ -257,9 +257,10 @@ def _watch_should_stop(run_dir: Path, started: float, timeout: float | None, don
 
 def evaluate_run(run_dir: Path, checkpoint: str = "last", device: str = "cpu", inception_weights: str | None = None,
                  extractor: str | None = None, watch: bool = False, poll_seconds: float = 10.0, log=print,
-                 timeout: float | None = None, **changes) -> dict:
+                 timeout: float | None = None, rescore: bool = False, **changes) -> dict:
     """Score a run's generator(s) and write eval.json and scores.csv, holding the run's evaluation lock (one
-    evaluator writing at a time; training may go on beside it)."""
+    evaluator writing at a time; training may go on beside it). With `checkpoint="all"` or `watch`, a checkpoint that
+    eval.json already scored under the same protocol is kept, not scored again, unless `rescore`."""
     run_dir = Path(run_dir)
     cfg = eval_config(read_run_config(run_dir), **changes)
     with RunLock(run_dir, EVAL_LOCK_NAME, activity="evaluating it"):  # fails in one line on a read-only run directory too
@@ -267,7 +268,9 @@ def evaluate_run(run_dir: Path, checkpoint: str = "last", device: str = "cpu", i
         if FAMILIES.get(cfg.family).score_generator is not None:  # a family scored its own way (StarGAN)
             return _score_own_way(run_dir, replace(cfg, {"eval.inception_weights": str(inception_weights)})
                                   if inception_weights else cfg, device, log)
-        return _evaluate_locked(run_dir, cfg, checkpoint, device, inception_weights, extractor, watch, poll_seconds, log, timeout)
+        kept = {} if rescore or not (watch or checkpoint == "all") else _read_eval_json(run_dir / "eval.json").get("results", {})
+        return _evaluate_locked(run_dir, cfg, checkpoint, device, inception_weights, extractor, watch, poll_seconds, log,
+                                timeout, kept)
 
 
 def _score_own_way(run_dir: Path, cfg: Config, device: str, log) -> dict:
@@ -284,8 +287,15 @@ def _score_own_way(run_dir: Path, cfg: Config, device: str, log) -> dict:
     return {"results": {step: entry}, "protocol": scored.protocol, "path": str(path)}
 
 
+def _same_entry(entry, source: str, protocol: dict) -> bool:
+    """Whether an eval.json entry scored this checkpoint file under this protocol (compared as JSON stores it)."""
+    return isinstance(entry, dict) and entry.get("source") == Path(source).name and \
+        entry.get("protocol") == json.loads(json.dumps(protocol))
+
+
 def _evaluate_locked(run_dir: Path, cfg: Config, checkpoint: str, device: str, inception_weights: str | None,
-                     extractor: str | None, watch: bool, poll_seconds: float, log, timeout: float | None) -> dict:
+                     extractor: str | None, watch: bool, poll_seconds: float, log, timeout: float | None,
+                     kept: dict) -> dict:
     evaluator, done, started = None, {}, time.monotonic()
     while True:
         sources = [] if watch and not (run_dir / "checkpoints").is_dir() else generator_sources(run_dir, "all" if watch else checkpoint)
@@ -293,6 +303,10 @@ def _evaluate_locked(run_dir: Path, cfg: Config, checkpoint: str, device: str, i
         for step, source in todo:
             G, info, trained = load_generator_source(run_dir, source, cfg, device)
             evaluator = evaluator or Evaluator(cfg, info, device, inception_weights, extractor)
+            if _same_entry(previous := kept.get(str(step)), source, evaluator.protocol()):
+                done[step] = previous
+                log(f"step {step}: kept from eval.json (the same checkpoint and protocol; --rescore scores it again)")
+                continue
             classifier = load_classifier_source(run_dir, source, cfg, info, device) if "classifier" in evaluator.kinds else None
             start = time.perf_counter()
             done[step] = {"source": Path(source).name, "scores": evaluator.evaluate(G, classifier),
