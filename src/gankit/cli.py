@@ -14,6 +14,7 @@ import click
 
 from gankit import __version__
 from gankit.errors import GankitError
+from gankit.files import atomic_write_json, check_output_path  # light: no torch
 
 
 class UserPath(click.Path):
@@ -102,7 +103,6 @@ def resume(run_dir, steps, device, progress) -> None:
 def sample(run_dir, num, out, seed, device) -> None:
     """Generate samples from RUN_DIR's generator snapshot."""
     from gankit.apps.generate import generate, write_samples
-    from gankit.files import check_output_path
     from gankit.train.loop import resolve_device
 
     out = check_output_path(out, "file" if out.suffix.lower() in (".png", ".npz") else "folder")
@@ -123,7 +123,6 @@ def sample(run_dir, num, out, seed, device) -> None:
 def translate(run_dir, input_path, split, num, targets, out, per_image, device) -> None:
     """Translate images with RUN_DIR's StarGAN generator: [input, each target] per row."""
     from gankit.apps.translate import translate_images
-    from gankit.files import check_output_path
     from gankit.train.loop import resolve_device
 
     out = check_output_path(out, "file")
@@ -140,7 +139,6 @@ def translate(run_dir, input_path, split, num, targets, out, per_image, device) 
 def export(run_dir, fmt, out, tolerance) -> None:
     """Freeze RUN_DIR's generator with a dynamic batch size and check it against PyTorch on random inputs."""
     from gankit.apps.export import export_generator
-    from gankit.files import check_output_path
 
     report = export_generator(run_dir, fmt, check_output_path(out, "file") if out is not None else None, tolerance)
     inputs = ", ".join(f"{k} {tuple(v)}" for k, v in report["inputs"].items())
@@ -168,7 +166,7 @@ def export(run_dir, fmt, out, tolerance) -> None:
 @click.option("--inception-weights", type=UserPath(), help="FID Inception weights file.")
 @click.option("--seed", type=int, help="Seed of the generated noise.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: torch's, one per core).")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: the cores idle when it starts).")
 def eval_command(run_dir, metrics, num_samples, num_real, reference, runs, checkpoint, watch, rescore, poll, timeout,
                  extractor, inception_weights, seed, device, threads) -> None:
     """Score RUN_DIR's generator(s) and write eval.json and scores.csv."""
@@ -177,9 +175,10 @@ def eval_command(run_dir, metrics, num_samples, num_real, reference, runs, check
     from gankit.apps.evaluate import evaluate_run
     from gankit.metrics.suite import METRICS
     from gankit.train.loop import resolve_device
+    from gankit.train.threads import choose_threads
 
-    if threads:  # e.g. scoring beside a training run that holds the other cores
-        torch.set_num_threads(threads)
+    # unset: the cores idle now, as training takes them (two threads beside a busy training stall in OpenMP barriers)
+    torch.set_num_threads(choose_threads(threads)[0])
 
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     for name in names or []:
@@ -199,7 +198,6 @@ def eval_command(run_dir, metrics, num_samples, num_real, reference, runs, check
 def report(path, out) -> None:
     """Write PATH's report.html: a run's curves, sample grids, eval table and config, or a study's table and plots."""
     from gankit.apps.report import write_report
-    from gankit.files import check_output_path
 
     click.echo(f"wrote {write_report(path, check_output_path(out, 'file') if out is not None else None)}")
 
@@ -278,7 +276,6 @@ def bench(preset, device, steps, repeats, warmup, data, threads, overrides, json
     """Time PRESET's training iteration: s/iteration, ms per D and G step, images/s, FLOPs, % of a measured peak."""
     from gankit.apps.bench import bench as run_bench
     from gankit.apps.bench import format_report
-    from gankit.files import atomic_write_json, check_output_path
     from gankit.names import load_checked_config
 
     json_path = check_output_path(json_path, "file", "--json") if json_path is not None else None
