@@ -7,7 +7,8 @@ checkpoint (`gankit eval RUN --checkpoint all --threads 1`), then print the curv
 Runs land in OUT/PRESET-sSEED (a run that already finished is only re-scored where eval.json lacks a checkpoint).
 Appends one JSON line per seed to OUT/PRESET.jsonl (steps, training minutes from metrics.jsonl, process CPU seconds,
 median it/s, scores of every checkpoint) and prints, for the last checkpoint and each checkpoint step, mean ± std
-over the seeds of FD, precision, recall and the class-share range of the samples (the issue-22 targets).
+over the seeds of FD, precision, recall and the class-share range of the samples (the issue-22 targets), or on toy
+data the modes covered, the high-quality share, C and log_p.
 """
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality_curve import training_minutes  # noqa: E402
 
-SCORES = ("fd", "fd_precision", "fd_recall", "class_ratio_min", "class_ratio_max", "classes_within_30pct")
+SCORES = {"fd": "FD", "fd_precision": "precision", "fd_recall": "recall", "class_ratio_min": "class share min",
+          "class_ratio_max": "max", "classes_within_30pct": "classes within ±30 %",
+          "modes_covered": "modes covered", "high_quality": "high-quality share", "C": "C", "log_p": "log_p"}  # toy data
 
 
 def cpu_seconds() -> float:
@@ -72,13 +75,14 @@ def summarize(rows: list[dict]) -> None:
     steps = sorted({p["step"] for r in rows for p in r["curve"]})
     print(f"{len(rows)} seeds: {', '.join(str(r['seed']) for r in rows)}; median it/s "
           + ", ".join(f"{r['median_it_per_s']:.2f}" for r in rows if r["median_it_per_s"]))
-    print("step | minutes | FD | precision | recall | class share min | max | classes within ±30 %")
+    shown = [k for k in SCORES if any(k in p for r in rows for p in r["curve"])]
+    print("step | minutes | " + " | ".join(SCORES[k] for k in shown))
     for step in steps:
         points = [p for r in rows for p in r["curve"] if p["step"] == step]
         if len(points) < len(rows):
             continue
         cols = [spread([p["minutes"] for p in points if p["minutes"] is not None], 3)]
-        cols += [spread([p[k] for p in points], 3) for k in SCORES if all(k in p for p in points)]
+        cols += [spread([p[k] for p in points], 3) if all(k in p for p in points) else "—" for k in shown]
         print(f"{step} | " + " | ".join(cols))
 
 
