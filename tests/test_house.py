@@ -13,7 +13,7 @@ from house_metrics import measure  # noqa: E402
 SRC = ROOT / "src" / "gankit"
 # From the ground floor up; a module may import its own layer and those before it (README, "Layout").
 LAYERS = [
-    ("gankit", "gankit.config", "gankit.registry", "gankit.errors", "gankit.files"),
+    ("gankit", "gankit.config", "gankit.yaml_files", "gankit.registry", "gankit.errors", "gankit.files"),
     ("gankit.data", "gankit.nn", "gankit.losses", "gankit.penalties", "gankit.metrics", "gankit.viz"),
     ("gankit.models",),
     ("gankit.families", "gankit.names"),

@@ -38,17 +38,23 @@ def test_a_loop_family_builds_steps_the_loop_can_run(name):
     assert len(family.latent(3)) == 3
 
 
+class Generates(Family):
+    """The generate part of the contract and nothing else (a base for the refusal tests)."""
+
+    @classmethod
+    def build_generator(cls, cfg, info):
+        return torch.nn.Identity()
+
+    @classmethod
+    def generate(cls, G, cfg, n, device, generator=None):
+        return torch.zeros(n)
+
+
 def test_a_class_missing_a_member_is_refused_when_registered():
     registry = FamilyRegistry("family")
 
-    class NoSteps(Family):
-        @classmethod
-        def build_generator(cls, cfg, info):
-            return torch.nn.Identity()
-
-        @classmethod
-        def generate(cls, G, cfg, n, device, generator=None):
-            return torch.zeros(n)
+    class NoSteps(Generates):
+        pass
 
     with pytest.raises(TypeError, match="missing generator, latent, steps"):
         registry.register("no_steps")(NoSteps)
@@ -66,16 +72,8 @@ def test_a_class_missing_a_member_is_refused_when_registered():
 
 
 def test_a_classifier_needs_its_weights_reader():
-    class Classifies(Family):
+    class Classifies(Generates):
         driver = "boosting"
-
-        @classmethod
-        def build_generator(cls, cfg, info):
-            return torch.nn.Identity()
-
-        @classmethod
-        def generate(cls, G, cfg, n, device, generator=None):
-            return torch.zeros(n)
 
         @classmethod
         def build_classifier(cls, cfg, info):
