@@ -1,6 +1,7 @@
 """The study tool: plans from grid/random specs, runs trials as ordinary run directories, resumes, summarises."""
 import csv
 import json
+import math
 import shutil
 
 import pytest
@@ -131,3 +132,49 @@ def test_local_process_pool_runs_trials_in_workers(tmp_path):
     result = run_study(_write(tmp_path, text), out, backend="local", workers=2)
     rows = list(csv.DictReader(open(out / "study.csv")))
     assert result["finished"] == 2 and [r["loss.name"] for r in rows] == ["non_saturating", "hinge"]  # plan order kept
+
+
+def _row(seed, scores, status="finished", **values):
+    return {"id": f"{values}-{seed}", "seed": seed, "values": values, "status": status, "scores": scores, "seconds": 1.0}
+
+
+def test_matched_differences_pair_only_trials_that_differ_in_the_key():
+    from gankit.apps.study_summary import matched_differences
+
+    rows = [_row(0, {"fd": 10.0}, norm="none", loss="ns"), _row(0, {"fd": 7.0}, norm="sn", loss="ns"),
+            _row(1, {"fd": 12.0}, norm="none", loss="ns"), _row(1, {"fd": 8.0}, norm="sn", loss="ns"),
+            _row(0, {"fd": 20.0}, norm="none", loss="wgan"), _row(0, {"fd": 25.0}, norm="sn", loss="wgan"),
+            _row(1, {"fd": 5.0}, norm="sn", loss="wgan"),  # its baseline (seed 1, wgan, none) is missing: no pair
+            _row(0, {"fd": 1.0}, "diverged", norm="sn", loss="hinge"), _row(0, {"fd": 3.0}, norm="none", loss="hinge")]
+    assert sorted(matched_differences(rows, "norm", "sn", "none", "fd")) == [-4.0, -3.0, 5.0]
+    # (none, seed 0): 20 - 10; (sn, seed 0): 25 - 7; (sn, seed 1): 5 - 8
+    assert sorted(matched_differences(rows, "loss", "wgan", "ns", "fd")) == [-3.0, 10.0, 18.0]
+
+
+def test_rank_agreement_is_spearmans_rho():
+    from gankit.apps.study_summary import rank_agreement
+
+    rows = [_row(i, {"fd": fd, "kid": kid}, k=i) for i, (fd, kid) in enumerate([(1, 0.1), (2, 0.3), (3, 0.2), (4, 0.4)])]
+    rho, n = rank_agreement(rows, "fd", "kid")
+    # ranks (1,2,3,4) vs (1,3,2,4): rho = 1 - 6 * (0 + 1 + 1 + 0) / (4 * 15) = 0.8
+    assert n == 4 and rho == pytest.approx(0.8)
+    assert math.isnan(rank_agreement(rows[:2], "fd", "kid")[0])
+
+
+def test_summary_only_reports_a_study_in_progress(tmp_path, capsys):
+    study = _write(tmp_path)
+    out = tmp_path / "out"
+    assert main(["study", str(study), "--out", str(out), "--summary-only"]) == 2  # nothing started yet: one-line error
+    assert "no trials/ folder" in capsys.readouterr().err
+    assert main(["study", str(study), "--out", str(out)]) == 0
+    trial_dirs = sorted(p for p in (out / "trials").iterdir() if p.is_dir())
+    (trial_dirs[0] / "trial.json").unlink()  # as if still training
+    (out / "summary.md").unlink()
+    capsys.readouterr()
+    assert main(["study", str(study), "--out", str(out), "--summary-only"]) == 0
+    assert "3 of 4 trials have a result (3 finished)" in capsys.readouterr().out
+    summary = (out / "summary.md").read_text()
+    assert "4 trials, 3 finished, 1 not run yet" in summary
+    assert len(list(csv.DictReader(open(out / "study.csv")))) == 3
+    assert not (trial_dirs[0] / "trial.json").exists()  # nothing trained
+    assert "matched pairs" in summary and "median by `loss.name` × `optim.lr_d`" in summary

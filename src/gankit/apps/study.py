@@ -284,6 +284,23 @@ def run_study(path: str | Path, out: str | Path | None = None, backend: str = "l
         return _run_locked(spec, name, Path(path), out, trials, backend, workers, address, log)
 
 
+def summarize_study(path: str | Path, out: str | Path | None = None) -> dict:
+    """Write study.csv, summary.md and the plots from the trials that have a result so far, training nothing (a study
+    still running, or cut off, can be looked at); the study's own lock is not taken: only the summary files are
+    written, each atomically."""
+    spec = load_study(path)
+    name = spec.name or Path(path).stem
+    out = Path(out) if out else Path("runs") / f"study-{name}"
+    if not (out / "trials").is_dir():
+        raise RunDirError(f"{out}: no trials/ folder: not a study directory, or no trial has started "
+                          f"(run `gankit study {path} --out {out}` first)")
+    trials = plan(spec, str(path))
+    rows = [row for t in trials if (row := _read_trial(out / "trials" / t["id"] / "trial.json")).get("status")]
+    files = write_summary(out, spec, name, rows, pending=len(trials) - len(rows))
+    return {"out": str(out), "trials": len(trials), "with_result": len(rows),
+            "finished": sum(r["status"] == "finished" for r in rows), **files}
+
+
 def _run_locked(spec: StudySpec, name: str, path: Path, out: Path, trials: list[dict], backend: str, workers: int,
                 address: str | None, log) -> dict:
     atomic_write_text(out / "study.yaml", read_config_file(path))

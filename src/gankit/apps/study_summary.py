@@ -1,5 +1,6 @@
-"""A study's results: `study.csv` (a row per trial), `summary.md` (configurations ranked, and the median of
-each score per value of each swept key) and `plot-<score>.png` (box and strip plots per swept key)."""
+"""A study's results: `study.csv` (a row per trial), `summary.md` (configurations ranked; the median of each score
+per value of each swept key; matched-pair comparisons of each value against the key's first; two-way medians; the
+rank agreement of the scores) and `plot-<score>.png` (box and strip plots per swept key)."""
 from __future__ import annotations
 
 import csv
@@ -40,7 +41,89 @@ def _mean_std(values: list[float]) -> str:
     return f"{np.mean(values):.4g} ± {np.std(values):.2g}"
 
 
-def write_summary(out: Path, spec, name: str, rows: list[dict]) -> dict:
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def matched_differences(rows: list[dict], key: str, value, baseline, metric: str) -> list[float]:
+    """score(key=value) - score(key=baseline) over the finished trials that agree on every other swept value and the
+    seed: the effect of changing one key with everything else held, once per matched pair."""
+    def rest(row):
+        return json.dumps({k: v for k, v in row["values"].items() if k != key}, sort_keys=True, default=str), row["seed"]
+
+    base = {rest(r): r["scores"][metric] for r in rows
+            if r["status"] == "finished" and r["values"].get(key) == baseline and _finite(r["scores"].get(metric))}
+    return [r["scores"][metric] - base[rest(r)] for r in rows
+            if r["status"] == "finished" and r["values"].get(key) == value and _finite(r["scores"].get(metric))
+            and rest(r) in base]
+
+
+def rank_agreement(rows: list[dict], a: str, b: str) -> tuple[float, int]:
+    """Spearman's rank correlation of scores `a` and `b` over the finished trials that have both, and their count
+    (nan when fewer than 3 or one score is constant)."""
+    pairs = [(r["scores"][a], r["scores"][b]) for r in rows
+             if r["status"] == "finished" and _finite(r["scores"].get(a)) and _finite(r["scores"].get(b))]
+    if len(pairs) < 3 or len({p[0] for p in pairs}) < 2 or len({p[1] for p in pairs}) < 2:
+        return math.nan, len(pairs)
+    from scipy.stats import spearmanr
+
+    return float(spearmanr([p[0] for p in pairs], [p[1] for p in pairs])[0]), len(pairs)
+
+
+def _paired_sections(rows: list[dict], keys: list[str], ranked: list[str]) -> list[str]:
+    """Matched pairs per swept key (each value against the key's first) and the two-way medians of the first ranked
+    score; empty for keys with no matched pairs (e.g. random draws)."""
+    lines = []
+    for key in keys:
+        values = list(dict.fromkeys(r["values"].get(key) for r in rows))
+        table = []
+        for value in values[1:]:
+            cells = []
+            for m in ranked:
+                diffs = matched_differences(rows, key, value, values[0], m)
+                if not diffs:
+                    cells.append("—")
+                    continue
+                wins = sum(d < 0 if score_direction(m) == "lower" else d > 0 for d in diffs)
+                cells.append(f"{wins}/{len(diffs)} better, median Δ {np.median(diffs):+.4g}")
+            if any(c != "—" for c in cells):
+                table.append(f"| {_fmt_value(value)} | " + " | ".join(cells) + " |")
+        if table:
+            lines += [f"## `{key}` against `{_fmt_value(values[0])}`, everything else held (matched pairs)", "",
+                      "Each pair: two finished trials that differ only in this key (same other values, same seed). "
+                      "Δ = this value's score − the first value's.", "",
+                      "| value | " + " | ".join(ranked) + " |", "|" + "---|" * (1 + len(ranked)), *table, ""]
+    if ranked and len(keys) > 1:
+        m = ranked[0]
+        for i, a in enumerate(keys):
+            for b in keys[i + 1:]:
+                a_values = list(dict.fromkeys(r["values"].get(a) for r in rows))
+                b_values = list(dict.fromkeys(r["values"].get(b) for r in rows))
+                if len(a_values) * len(b_values) > 64:  # random draws: no table of single trials
+                    continue
+                lines += [f"## `{m}` median by `{a}` × `{b}`", "",
+                          f"| {a} \\ {b} | " + " | ".join(_fmt_value(v) for v in b_values) + " |",
+                          "|" + "---|" * (1 + len(b_values))]
+                for av in a_values:
+                    cells = []
+                    for bv in b_values:
+                        vals = [r["scores"][m] for r in rows if r["status"] == "finished" and r["values"].get(a) == av
+                                and r["values"].get(b) == bv and _finite(r["scores"].get(m))]
+                        cells.append(f"{np.median(vals):.4g}" if vals else "—")
+                    lines.append(f"| {_fmt_value(av)} | " + " | ".join(cells) + " |")
+                lines.append("")
+    if len(ranked) > 1:
+        lines += ["## Do the scores rank trials alike? (Spearman's rank correlation over finished trials)", "",
+                  "| scores | ρ | trials |", "|---|---|---|"]
+        for i, a in enumerate(ranked):
+            for b in ranked[i + 1:]:
+                rho, n = rank_agreement(rows, a, b)
+                lines.append(f"| {a} / {b} | {rho:.3f} | {n} |")
+        lines.append("")
+    return lines
+
+
+def write_summary(out: Path, spec, name: str, rows: list[dict], pending: int = 0) -> dict:
     """The study's files in `out` from its `spec` (a `gankit.apps.study.StudySpec`: description, base, set, seeds)
     and its trial rows; returns {file kind: path}."""
     keys = list(dict.fromkeys(k for row in rows for k in row["values"]))
@@ -60,8 +143,9 @@ def write_summary(out: Path, spec, name: str, rows: list[dict]) -> dict:
     if spec.description:
         lines += [spec.description, ""]
     lines += [f"Base `{spec.base}`; fixed: " + (", ".join(f"`{k}={_fmt_value(v)}`" for k, v in spec.set.items()) or "none")
-              + f"; seeds {spec.seeds}. {len(rows)} trials, {len(finished)} finished"
-              + (f", {len(rows) - len(finished)} diverged or failed" if len(finished) < len(rows) else "") + ".", ""]
+              + f"; seeds {spec.seeds}. {len(rows) + pending} trials, {len(finished)} finished"
+              + (f", {len(rows) - len(finished)} diverged or failed" if len(finished) < len(rows) else "")
+              + (f", {pending} not run yet (a summary of the study so far)" if pending else "") + ".", ""]
     for metric in metrics:
         lines.append(f"- `{metric}`: {_better(metric)}")
     lines.append("")
@@ -90,16 +174,20 @@ def write_summary(out: Path, spec, name: str, rows: list[dict]) -> dict:
     lines.append("")
 
     for key in keys:  # marginal effect of each swept key, pooled over everything else
-        lines += [f"## By `{key}`", "", "| value | trials | " + " | ".join(f"{m} median" for m in metrics) + " |",
-                  "|" + "---|" * (2 + len(metrics))]
+        lines += [f"## By `{key}`", "",
+                  "| value | trials | seconds median | " + " | ".join(f"{m} median" for m in metrics) + " |",
+                  "|" + "---|" * (3 + len(metrics))]
         for value in dict.fromkeys(r["values"].get(key) for r in rows):
             group = [r for r in finished if r["values"].get(key) == value]
             medians = []
             for m in metrics:
                 vals = [r["scores"][m] for r in group if m in r["scores"] and math.isfinite(r["scores"][m])]
                 medians.append(f"{np.median(vals):.4g}" if vals else "—")
-            lines.append(f"| {_fmt_value(value)} | {len(group)} | " + " | ".join(medians) + " |")
+            seconds = [r["seconds"] for r in group if _finite(r.get("seconds"))]
+            lines.append(f"| {_fmt_value(value)} | {len(group)} | " + (f"{np.median(seconds):.0f}" if seconds else "—")
+                         + " | " + " | ".join(medians) + " |")
         lines.append("")
+    lines += _paired_sections(rows, keys, [m for m in metrics if score_direction(m)])
     failed = [r for r in rows if r["status"] != "finished"]
     if failed:
         lines += ["## Diverged or failed", ""] + [f"- `{r['id']}`: {r.get('error', r['status'])}" for r in failed] + [""]
