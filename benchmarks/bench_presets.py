@@ -2,6 +2,7 @@
 
     python benchmarks/bench_presets.py [--device cpu|cuda] [--out benchmarks/results/bench-cpu.md] [--only NAME ...]
         [--set KEY=VALUE ...]   (applied to every preset, e.g. train.channels_last=true)
+        [--precisions fp32 bf16] [--threads 1 2]   (a row per preset, precision and thread count)
 
 Each row is one `gankit bench` (median of 3 timed runs) in its own process, so one preset's memory and threads
 do not colour the next. The JSON of every row is kept beside the table.
@@ -43,28 +44,35 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", help="row names or presets to run (default: all)")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every preset's timed iterations")
+    parser.add_argument("--precisions", nargs="*", default=[None], help="train.precision values (default: the preset's)")
+    parser.add_argument("--threads", nargs="*", type=int, default=[None], help="thread counts (default: the policy's)")
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     lines = ["| preset | precision | threads | batch | item | s/iter | ms/D step | ms/G step | images/s | GFLOP/iter | GFLOP/s "
              "| of its precision's peak | peak MiB |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     results = []
+    matrix = [(p, t) for p in args.precisions for t in args.threads]
     for name, preset, extra, steps in CARD_PRESETS:
         if args.only and name not in args.only and preset not in args.only:
             continue
-        json_path = args.out.with_suffix("") / f"{name.replace(' ', '_').replace('/', '-')}.json"
-        sets = [a for o in extra + args.overrides for a in ("--set", o)]
-        cmd = [sys.executable, "-m", "gankit", "bench", preset, "--device", args.device, "--steps",
-               str(max(1, round(steps * args.scale))), "--warmup", "1", "--json", str(json_path), *sets]
-        print("$", " ".join(cmd[2:]), flush=True)
-        done = subprocess.run(cmd, text=True, capture_output=True)
-        print(done.stdout + done.stderr, flush=True)
-        if done.returncode != 0:
-            lines.append(f"| {name} | failed: {(done.stderr.strip().splitlines() or ['?'])[-1][:120]} |")
-            continue
-        r = json.loads(json_path.read_text())
-        results.append({"name": name, **r})
-        lines.append(row(name, r))
+        for precision, threads in matrix:
+            tag = "".join(f"-{v}" for v in (precision, threads and f"t{threads}") if v)
+            json_path = args.out.with_suffix("") / f"{name.replace(' ', '_').replace('/', '-')}{tag}.json"
+            sets = [a for o in extra + args.overrides + ([f"train.precision={precision}"] if precision else [])
+                    for a in ("--set", o)]
+            cmd = [sys.executable, "-m", "gankit", "bench", preset, "--device", args.device, "--steps",
+                   str(max(1, round(steps * args.scale))), "--warmup", "1", "--json", str(json_path), *sets,
+                   *(["--threads", str(threads)] if threads else [])]
+            print("$", " ".join(cmd[2:]), flush=True)
+            done = subprocess.run(cmd, text=True, capture_output=True)
+            print(done.stdout + done.stderr, flush=True)
+            if done.returncode != 0:
+                lines.append(f"| {name} | failed: {(done.stderr.strip().splitlines() or ['?'])[-1][:120]} |")
+                continue
+            r = json.loads(json_path.read_text())
+            results.append({"name": name, **r})
+            lines.append(row(name, r))
     if results:
         r = results[0]
         peaks = "; ".join(f"{x['peaks']['fp32']:.0f} / {x['peaks']['bf16']:.0f}" for x in results)
