@@ -83,6 +83,32 @@ def test_a_crash_cut_log_line_and_missing_files_still_give_a_report(run_with_rep
     assert "<h2>Training curves</h2>" in page and "Samples over training" not in page
 
 
+def test_a_family_adds_its_own_sections_without_touching_the_report(run_with_report, tmp_path, monkeypatch):
+    """The report asks the family (Family.report_samples / report_training_curves / report_parts): a family's own
+    section, titles and switches come from the family class alone."""
+    from gankit.families.base import ReportPart, SampleGrids
+    from gankit.families.gan import GAN
+
+    picture = tmp_path / "extra.png"
+    Image.fromarray(np.full((5, 7, 3), 200, np.uint8)).save(picture)
+    seen = {}
+
+    def parts(cls, run_dir, series, evals):
+        seen.update(run_dir=run_dir, series=set(series))
+        return [ReportPart("My family's part", "a note", curves={"x2": ([1, 2], [2, 4])}, curves_title="doubled",
+                           images=((picture, "my picture"), (tmp_path / "missing.png", "gone")))]
+
+    monkeypatch.setattr(GAN, "report_parts", classmethod(parts))
+    monkeypatch.setattr(GAN, "report_samples", SampleGrids("My grids", "my note", 100))
+    monkeypatch.setattr(GAN, "report_training_curves", False)
+    page = (write_report(run_with_report, tmp_path / "page.html")).read_text()
+    assert "<h2>My family&#x27;s part</h2><p class='meta'>a note</p>" in page and "my picture" in page
+    assert "gone" not in page  # a listed picture that is not on disk is left out, not an error
+    assert "<h2>My grids</h2><p class='meta'>my note" in page and "<h2>Training curves</h2>" not in page
+    assert seen["run_dir"] == run_with_report and "loss_d" in seen["series"]
+    assert np.asarray(images_of(page)[-1]).shape == (5, 7, 3)  # the family's picture, last, as on disk
+
+
 def test_adagan_and_improved_gan_extras(tmp_path):
     out = tmp_path / "ada"
     sets = ["--set", "boost.steps=2", "--set", "train.epochs=1", "--set", "boost.classifier_epochs=1",

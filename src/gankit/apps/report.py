@@ -1,9 +1,9 @@
 """`report.html`: one self-contained page per run or study (every picture inlined, no script, opens offline).
 
 A run's page: its state (and every resume), the eval table with its protocol, loss and metric curves (matplotlib),
-sample grids over training (StarGAN: translation grids), the family's extras (AdaGAN: a scatter plot per boosting
-step and the coverage/likelihood curves; Improved-GAN: the accuracy curve) and the resolved config's sections that
-the family reads. A study's page:
+sample grids over training (titled as the family says: StarGAN's are translation grids), the family's own sections
+(`Family.report_parts`: AdaGAN's scatter plot per boosting step and coverage/likelihood curves, Improved-GAN's accuracy
+curves, StarGAN's `gankit translate` grids) and the resolved config's sections that the family reads. A study's page:
 the trial table, the summary, the per-score plots and a link to each trial's own page.
 """
 from __future__ import annotations
@@ -24,6 +24,7 @@ from gankit import __version__
 from gankit.config import config_from_dict
 from gankit.errors import GankitError, RunDirError
 from gankit.families import FAMILIES
+from gankit.families.base import Family
 from gankit.files import atomic_write
 from gankit.runs.directory import read_run_config
 
@@ -245,32 +246,15 @@ def _step_of(path: Path) -> str:
     return str(int(number)) if number.isdigit() else number
 
 
-def _adagan_section(run_dir: Path) -> str:
-    try:
-        boost = json.loads((run_dir / "boost.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return ""
-    steps = [s for s in boost.get("steps", []) if isinstance(s, dict)]
-    parts = ["<h2>AdaGAN boosting</h2>",
-             f"<p class='meta'>{boost.get('completed', len(steps))} components; mixture weights "
-             + ", ".join(f"{w:.3f}" for w in boost.get("mixture_weights", [])) + "</p>"]
-    keys = [k for k in ("C", "log_p", "modes_covered", "high_quality", "reverse_kl") if any(k in s for s in steps)]
-    series = {k: ([s["step"] for s in steps if _number(s.get(k)) is not None],
-                  [s[k] for s in steps if _number(s.get(k)) is not None]) for k in keys}
-    series = {k: v for k, v in series.items() if v[0]}
-    if series:
-        parts.append(_img(_curves_png(series, "mixture after each boosting step", "boosting step"), plot=True))
-    plots = sorted((run_dir / "boost").glob("step-*.png")) if (run_dir / "boost").is_dir() else []
-    parts += [_file_img(p, f"after boosting step {_step_of(p)}", 300) for p in plots]
-    return "".join(parts)
-
-
-def _ssl_section(series: dict, evals: dict) -> str:
-    acc = {k: v for k, v in {**{f"train {k}": series[k] for k in series if k.startswith("acc")},
-                             **{f"test {k}": evals[k] for k in evals if k.startswith("acc")}}.items()}
-    if not acc:
-        return ""
-    return "<h2>Semi-supervised accuracy</h2>" + _img(_curves_png(acc, "classifier accuracy"), plot=True)
+def _family_part(part) -> str:
+    """A family's own section (`gankit.families.base.ReportPart`)."""
+    html_parts = [f"<h2>{html.escape(part.title)}</h2>"]
+    if part.note:
+        html_parts.append(f"<p class='meta'>{html.escape(part.note)}</p>")
+    if part.curves:
+        html_parts.append(_img(_curves_png(part.curves, part.curves_title or part.title, part.xlabel), plot=True))
+    html_parts += [_file_img(path, caption, part.image_width) for path, caption in part.images if path.is_file()]
+    return "".join(html_parts)
 
 
 def _when(seconds) -> str:
@@ -313,22 +297,15 @@ def run_report(run_dir: Path) -> str:
         parts.append(f"<p>{html.escape(cfg.description)}</p>")
     parts.append("<h2>Evaluation</h2>" + (_eval_table(eval_json) if eval_json else
                                          f"<p class='meta'>not evaluated yet: <code>gankit eval {html.escape(str(run_dir))}</code></p>"))
-    if series and cfg.family != "adagan":  # AdaGAN's own log is per boosting step: its section below plots it
+    family = FAMILIES.get(cfg.family) if cfg.family in FAMILIES else Family
+    if series and family.report_training_curves:
         losses = {k: v for k, v in series.items() if k != "it_per_s"}
         parts.append("<h2>Training curves</h2>" + _img(_curves_png(losses, "training log"), plot=True))
     if curves := {k: v for k, v in evals.items() if len(v[0]) > 1}:  # one checkpoint scored: the table says it all
         parts.append("<h2>Metric curves</h2>" + _img(_curves_png(curves, "scores over training"), plot=True))
-    if cfg.family == "improved_gan":
-        parts.append(_ssl_section(series, evals))
-    if cfg.family == "adagan":
-        parts.append(_adagan_section(run_dir))
-    if cfg.family == "stargan":
-        parts.append(_grid_section(run_dir / "samples", "Translation grids over training",
-                                   "each row: a training image, then its translation to every target domain", 540))
-        translations = sorted(run_dir.glob("translat*.png"))
-        parts += [_file_img(p, p.name) for p in translations]  # `gankit translate` enlarges and labels its own grids
-    else:
-        parts.append(_grid_section(run_dir / "samples", "Samples over training", "fixed noise, same grid at every step"))
+    grids = family.report_samples
+    parts.append(_grid_section(run_dir / "samples", grids.title, grids.note, grids.width))
+    parts += [_family_part(part) for part in family.report_parts(run_dir, series, evals)]
     if "it_per_s" in series:
         x, y = series["it_per_s"]
         parts.append(f"<p class='meta'>speed: median {np.median(y):.2f} G iterations/s over {len(y)} log lines</p>")

@@ -4,6 +4,10 @@
   `build_generator(cfg, info)`, `generate(G, cfg, n, device, generator)`, `export_interface(G, cfg, info)`;
 - **score** (what `gankit eval` needs beyond the metrics of the data): `extra_metrics`, a classifier to score
   (`build_classifier`, `classifier_weights`), or a scoring of its own (`score_generator`, StarGAN's translations);
+- **report** (what a run's `report.html` shows of this family, as classmethods): `report_parts(run_dir, series,
+  evals)` returns sections of its own (`ReportPart`: a title, a note, curves, pictures); `report_samples` titles the
+  sample-grid section (StarGAN: translation grids) and `report_training_curves` turns off the loss curves (AdaGAN's
+  log is per boosting step, plotted by its own part);
 - **train** (what the one loop needs, on an instance built as `Family(cfg, info, device)`): `modules`,
   `generator`, `latent(n)`, `steps()` and the hooks below (no-ops by default). A family trained by a procedure
   over ordinary runs instead (AdaGAN's boosting) names that procedure in `driver` (`gankit.drivers`) and
@@ -19,6 +23,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -53,6 +58,32 @@ class ExportInterface:
     inputs: tuple[str, ...]
     example: Callable[[int, torch.Generator], tuple[Tensor, ...]]
     facts: dict = field(default_factory=dict)
+
+
+Series = dict[str, tuple[list[float], list[float]]]  # name -> (x, y), as the report plots them
+
+
+@dataclass(frozen=True)
+class ReportPart:
+    """A section a family adds to a run's report.html: a title, a note under it, curves plotted against `xlabel`
+    (one figure) and pictures (file, caption) shown at `image_width` pixels (None: their own size)."""
+
+    title: str
+    note: str = ""
+    curves: Series = field(default_factory=dict)
+    curves_title: str = ""
+    xlabel: str = "G iteration"
+    images: tuple[tuple[Path, str], ...] = ()
+    image_width: int | None = None
+
+
+@dataclass(frozen=True)
+class SampleGrids:
+    """How the report titles the run's sample grids (`samples/step-*.png`) and how wide it shows them."""
+
+    title: str = "Samples over training"
+    note: str = "fixed noise, same grid at every step"
+    width: int = 270
 
 
 COMMON_SECTIONS = ("data", "model", "optim", "train", "eval")  # the config sections every family reads
@@ -90,6 +121,16 @@ class Family:
     def classifier_weights(cls, state: dict) -> dict[str, Tensor]:
         """The classifier's weights in a training state (for `build_classifier`'s network)."""
         raise NotImplementedError
+
+    # --- report ------------------------------------------------------------------------------------
+    report_samples = SampleGrids()
+    report_training_curves = True  # the loss curves of metrics.jsonl
+
+    @classmethod
+    def report_parts(cls, run_dir: Path, series: Series, evals: Series) -> list[ReportPart]:
+        """Sections of the family's own for the run's report, from its directory and the curves of its log
+        (`series`: training values per G iteration; `evals`: scores per checkpoint)."""
+        return []
 
     # --- train -------------------------------------------------------------------------------------
     driver: str | None = None  # the name of a procedure in gankit.drivers that trains this family instead of the loop
@@ -150,7 +191,8 @@ class ScoredGenerator:
 
 GENERATE = ("build_generator", "generate")
 TRAIN = ("generator", "latent", "steps")
-CLASS_LEVEL = ("build_generator", "generate", "export_interface", "bench_config", "classifier_weights", "config_sections")
+CLASS_LEVEL = ("build_generator", "generate", "export_interface", "bench_config", "classifier_weights", "config_sections",
+               "report_parts")
 
 
 def missing_members(cls: type) -> list[str]:

@@ -11,6 +11,7 @@ weights (zero for components not trained yet), so `gankit sample` and `gankit ev
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -20,7 +21,7 @@ from torch import nn
 from gankit import __version__
 from gankit.config import Config, replace
 from gankit.data.base import DataInfo
-from gankit.families.base import FAMILIES, ExportInterface, Family
+from gankit.families.base import FAMILIES, ExportInterface, Family, ReportPart, SampleGrids
 
 
 class Mixture(nn.Module):
@@ -54,6 +55,10 @@ def component_config(cfg: Config, t: int) -> Config:
                          "name": f"{cfg.name}-c{t:02d}", "eval.every": 0})
 
 
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 @FAMILIES.register("adagan")
 class AdaGAN(Family):
     """Not trained by the loop directly: the boosting driver (`gankit.drivers.boosting`) trains the components, each
@@ -61,6 +66,29 @@ class AdaGAN(Family):
 
     driver = "boosting"
     sections = ("boost",)
+    report_training_curves = False  # its log is per boosting step: report_parts plots it
+    report_samples = SampleGrids("Samples of the mixture")
+
+    @classmethod
+    def report_parts(cls, run_dir: Path, series, evals) -> list[ReportPart]:
+        """The boosting: mixture weights, coverage / likelihood / modes after each step, a scatter plot per step."""
+        try:
+            boost = json.loads((run_dir / "boost.json").read_text())
+        except (OSError, ValueError):
+            return []
+        steps = [s for s in boost.get("steps", []) if isinstance(s, dict)] if isinstance(boost, dict) else []
+        curves = {}
+        for key in ("C", "log_p", "modes_covered", "high_quality", "reverse_kl"):
+            points = [(s["step"], s[key]) for s in steps if _finite(s.get("step")) and _finite(s.get(key))]
+            if points:
+                curves[key] = ([x for x, _ in points], [y for _, y in points])
+        weights = [w for w in boost.get("mixture_weights", []) if _finite(w)]
+        plots = sorted((run_dir / "boost").glob("step-*.png")) if (run_dir / "boost").is_dir() else []
+        return [ReportPart("AdaGAN boosting", f"{boost.get('completed', len(steps))} components; mixture weights "
+                           + ", ".join(f"{w:.3f}" for w in weights), curves=curves,
+                           curves_title="mixture after each boosting step", xlabel="boosting step",
+                           images=tuple((p, f"after boosting step {int(p.stem.rsplit('-', 1)[-1])}") for p in plots
+                                        if p.stem.rsplit("-", 1)[-1].isdigit()), image_width=300)]
 
     @classmethod
     def config_sections(cls, cfg: Config) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ from gankit.data.base import DataInfo
 from gankit.data.labels import class_counts, labelled_subset
 from gankit.data.sampler import InfiniteSampler
 from gankit.errors import ConfigError, DataError, RunDirError
-from gankit.families.base import FAMILIES, TrainStep
+from gankit.families.base import FAMILIES, ReportPart, TrainStep
 from gankit.families.gan import GAN, build_module, check_architecture
 from gankit.families.improved_gan import networks
 from gankit.families.improved_gan.losses import d_supervised, d_unsupervised, g_feature_matching, g_ssl_non_saturating, historical_average
@@ -48,6 +48,13 @@ class ImprovedGAN(GAN):
     sections = ("ssl",)  # its losses are its own (losses.py here): `loss` is not read
     supports_compile = False  # the labelled batch is drawn inside the D step
     extra_metrics = ("accuracy",)
+
+    @classmethod
+    def report_parts(cls, run_dir, series, evals) -> list[ReportPart]:
+        """The classifier's accuracy: on the training batches (the log) and on the test split (each evaluation)."""
+        curves = {**{f"train {k}": v for k, v in series.items() if k.startswith("acc")},
+                  **{f"test {k}": v for k, v in evals.items() if k.startswith("acc")}}
+        return [ReportPart("Semi-supervised accuracy", curves=curves, curves_title="classifier accuracy")] if curves else []
 
     def __init__(self, cfg, info: DataInfo, device: torch.device):
         if info.labels != "class":

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from gankit.data.base import DataInfo
 from gankit.errors import ConfigError
-from gankit.families.base import FAMILIES, ExportInterface, Family, ScoredGenerator, TrainStep
+from gankit.families.base import FAMILIES, ExportInterface, Family, ReportPart, SampleGrids, ScoredGenerator, TrainStep
 from gankit.families.gan import build_module, check_architecture
 from gankit.families.stargan import networks
 from gankit.families.stargan.translation import score_translations, translation_rows
@@ -49,6 +49,15 @@ class SourceHead(nn.Module):
 class StarGAN(Family):
     sections = ("loss", "stargan")
     supports_compile = False
+    report_samples = SampleGrids("Translation grids over training",
+                                 "each row: a training image, then its translation to every target domain", 540)
+
+    @classmethod
+    def report_parts(cls, run_dir, series, evals) -> list[ReportPart]:
+        """The grids `gankit translate` wrote into the run (it enlarges and labels its own: shown at their size)."""
+        grids = sorted(run_dir.glob("translat*.png"))
+        return [ReportPart("Translations", "written by gankit translate", images=tuple((p, p.name) for p in grids))] \
+            if grids else []
     # real and fake through D as one batch (D has no batch statistics, so the numbers are the same): this matters
     # where D's last layers are large and see few rows (the card's D at 64 px: a 134 MB 1x1-output layer);
     # False = two passes, kept for benchmarks/optimizations.py
