@@ -8,7 +8,7 @@ from gankit.models import ARCHITECTURES, build_network, get_architecture
 from gankit.models.dcgan import DCGANCritic, DCGANGenerator
 from gankit.models.resnet_cifar import ResNetDiscriminator, ResNetGenerator, unpool
 from gankit.models.sndcgan import SNDCGANDiscriminator, SNDCGANGenerator
-from gankit.nn.norms import apply_weight_norm
+from gankit.nn.norms import apply_weight_norm, data_dependent_init
 
 
 @pytest.mark.parametrize("size", [8, 16, 32, 64])
@@ -161,3 +161,32 @@ def test_instance_norm_is_torchs_instance_norm_and_loads_its_weights():
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
     norm.eval()  # no running statistics: the same in eval mode
     torch.testing.assert_close(norm(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_data_dependent_init_gives_each_unit_mean_0_and_std_scale_on_the_batch():
+    """Salimans & Kingma's init: after it, every weight-normed layer's outputs on the init batch have mean 0 and the
+    requested std per unit (channels of a conv over batch and positions); W's direction v is untouched; a layer
+    without a bias is only rescaled; spectral-normed layers are left alone."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3), torch.nn.ReLU(), torch.nn.ConvTranspose2d(6, 4, 3),
+                              torch.nn.Flatten(), torch.nn.Linear(4 * 8 * 8, 5, bias=False))
+    apply_weight_norm(net, "weight")
+    side = apply_weight_norm(torch.nn.Sequential(torch.nn.Linear(5, 2)), "spectral")
+    full = torch.nn.Sequential(net, side)
+    x = torch.randn(64, 3, 8, 8) * 4 + 2
+    directions = [m.parametrizations.weight.original1.clone() for m in (net[0], net[2], net[4])]
+    side_before = {k: v.clone() for k, v in side.state_dict().items()}
+    assert data_dependent_init(full, x, scale=0.5) == 3
+    with torch.no_grad():
+        conv = net[0](x)
+        assert torch.allclose(conv.mean((0, 2, 3)), torch.zeros(6), atol=1e-5)
+        assert torch.allclose(conv.std((0, 2, 3), unbiased=False), torch.full((6,), 0.5), atol=1e-4)
+        deconv = net[2](net[1](conv))
+        assert torch.allclose(deconv.mean((0, 2, 3)), torch.zeros(4), atol=1e-5)
+        assert torch.allclose(deconv.std((0, 2, 3), unbiased=False), torch.full((4,), 0.5), atol=1e-4)
+        out = net(x)  # no bias: rescaled only
+        assert torch.allclose(out.std(0, unbiased=False), torch.full((5,), 0.5), atol=1e-4)
+        assert out.mean(0).abs().max() > 1e-3
+    assert all(torch.equal(m.parametrizations.weight.original1, v) for m, v in zip((net[0], net[2], net[4]), directions))
+    # (its power-iteration vectors _u, _v move with any training-mode pass; its weight and bias do not)
+    assert all(torch.equal(side.state_dict()[k], v) for k, v in side_before.items() if not k.endswith(("_u", "_v")))

@@ -7,6 +7,7 @@ gives an identity there — and `apply_weight_norm` wraps its layers afterwards.
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
 from torch.nn.utils import parametrizations
 
@@ -59,6 +60,51 @@ def apply_weight_norm(module: nn.Module, name: str) -> nn.Module:
             else:
                 parametrizations.weight_norm(layer, dim=dim)
     return module
+
+
+@torch.no_grad()
+def data_dependent_init(module: nn.Module, *inputs: torch.Tensor, scale: float = 1.0, eps: float = 1e-10) -> int:
+    """Salimans & Kingma (2016)'s data-dependent initialization of weight-normed layers (the Improved-GAN paper code
+    runs it on its first batch): one forward pass of `inputs` in which every weight-normed conv/linear layer, when the
+    pass reaches it, rescales its g and shifts its bias so that each output unit has mean 0 and standard deviation
+    `scale` over the batch (and positions); the layers after it see the normalized outputs. A layer without a bias
+    is only rescaled. Returns the number of layers initialized."""
+    done: list[nn.Module] = []
+
+    def normalize(layer, args, out):
+        if layer in done:
+            return out
+        channel = 1 if out.dim() > 1 else 0
+        dims = [d for d in range(out.dim()) if d != channel]
+        mean, var = out.mean(dims), out.var(dims, unbiased=False)
+        factor = scale / torch.sqrt(var + eps)
+        g = layer.parametrizations.weight.original0  # (out, 1, ...) or (1, out, 1, 1): one entry per output unit
+        g.mul_(factor.reshape(g.shape))
+        shape = [1] * out.dim()
+        shape[channel] = -1
+        if layer.bias is not None:
+            layer.bias.copy_((layer.bias - mean) * factor)
+            out = out - mean.reshape(shape)
+        done.append(layer)
+        return out * factor.reshape(shape)
+
+    handles = [layer.register_forward_hook(normalize) for layer in module.modules()
+               if isinstance(layer, _WEIGHTED) and parametrize_name(layer) == "weight_norm"]
+    try:
+        module(*inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return len(done)
+
+
+def parametrize_name(layer: nn.Module) -> str | None:
+    """"weight_norm" or "spectral_norm" for a layer whose weight carries that parametrization, else None."""
+    params = getattr(layer, "parametrizations", None)
+    if params is None or "weight" not in params:
+        return None
+    kinds = {type(p).__name__ for p in params.weight}
+    return "weight_norm" if "_WeightNorm" in kinds else "spectral_norm" if "_SpectralNorm" in kinds else None
 
 
 def set_batch_norm(module: nn.Module, decay: float, eps: float) -> nn.Module:

@@ -238,6 +238,40 @@ def test_resume_continues_exactly_and_eval_scores_the_classifier(tmp_path):
     assert sorted(result["results"]) == [3, 6]
 
 
+def test_data_init_normalizes_d_on_unlabelled_items_keeps_the_random_stream_and_resumes_exactly(tmp_path):
+    from safetensors.torch import load_file
+
+    from gankit.apps.train import resume, train
+
+    cfg = tiny_cfg("ssl.data_init=64")
+    data = load_dataset(cfg.data, "train")
+    torch.manual_seed(3)
+    family = ImprovedGAN(cfg, data.info, torch.device("cpu"))
+    before = torch.get_rng_state()
+    notes = family.attach_data(data)
+    assert torch.equal(torch.get_rng_state(), before)  # the training stream is the same as without the init
+    assert notes[0].startswith("data-dependent init: 7 weight-normed layers on 64 unlabelled items")
+    first = family.D.blocks[0]
+    layer = next(m for m in first.modules() if isinstance(m, torch.nn.Linear))
+    draw = torch.Generator().manual_seed(cfg.train.seed + 104_729)
+    x = data.get(torch.randperm(len(data), generator=draw)[:64])["x"]
+    with torch.no_grad():  # D's first layer sees the input noise during the init: its units are near mean 0, std 1
+        pre = layer((x.flatten(1) + 1) * 0.5 + 0.3 * torch.randn(64, x[0].numel()))
+    assert pre.mean(0).abs().mean() < 0.3 and 0.7 < pre.std(0).mean() < 1.3
+    assert all(torch.equal(a, b) for a, b in zip(family.ema.module.state_dict().values(), family.D.state_dict().values()))
+
+    over = ["train.steps=6", "ssl.data_init=64"]
+    train(tiny_cfg(*over), tmp_path / "straight", progress=False)
+    train(tiny_cfg(*over[:-1], "ssl.data_init=64", "train.steps=3"), tmp_path / "split", progress=False)
+    resume(tmp_path / "split", steps=6, progress=False)
+    a, b = (load_file(tmp_path / run / "classifier.safetensors") for run in ("straight", "split"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    c = load_file(tmp_path / "straight" / "classifier.safetensors")
+    train(tiny_cfg("train.steps=6"), tmp_path / "plain", progress=False)
+    d = load_file(tmp_path / "plain" / "classifier.safetensors")
+    assert any(not torch.equal(c[k], d[k]) for k in c)  # the init changed the training
+
+
 def test_card_log_line():
     line = card_line(40, {"loss_sup": 0.5, "loss_d": 1.25, "loss_g": 0.1, "acc_lab": 0.75, "loss_unl": 0.75}, 20.0, 32)
     assert line == ("[train step 40] Supervised loss 0.5000 D loss 1.2500 G loss 0.1000 Accuracy 0.7500 loss_unl 0.7500 "

@@ -27,6 +27,7 @@ from gankit.families.improved_gan import networks
 from gankit.families.improved_gan.losses import d_supervised, d_unsupervised, g_feature_matching, g_ssl_non_saturating, historical_average
 from gankit.models import ARCHITECTURES, Architecture
 from gankit.nn.ema import EMA
+from gankit.nn.norms import data_dependent_init
 
 ARCHITECTURES.register("ssl_mlp")(Architecture(networks.mlp_generator, networks.mlp_classifier, "image", "improved_gan"))
 ARCHITECTURES.register("ssl_conv")(Architecture(networks.conv_generator, networks.conv_classifier, "image", "improved_gan"))
@@ -84,8 +85,25 @@ class ImprovedGAN(GAN):
         repeats = math.ceil(batch / len(self.labelled))
         self.labelled_sampler = InfiniteSampler(len(self.labelled) * repeats, batch, seed=self.cfg.train.seed + 7919)
         mode = "supervised-only baseline" if self.ssl.supervised_only else "semi-supervised"
-        return [f"{mode}: {len(self.labelled)} labelled of {len(data)} training items (label seed {self.ssl.label_seed}); "
+        notes = self._data_init(data) if self.ssl.data_init else []
+        return notes + [f"{mode}: {len(self.labelled)} labelled of {len(data)} training items (label seed {self.ssl.label_seed}); "
                 f"per class: {' '.join(f'{name}={n}' for name, n in zip(self.info.label_names, counts))}"]
+
+    def _data_init(self, data) -> list[str]:
+        """ssl.data_init: Salimans & Kingma's init of the weight-normed layers on unlabelled items (D) and noise (G),
+        drawn with their own seed; the global random stream (D's noise layers) is left as it was. Runs on a resume
+        too, before the checkpoint's weights replace the result."""
+        draw = torch.Generator().manual_seed(self.cfg.train.seed + 104_729)
+        index = torch.randperm(len(data), generator=draw)[: self.ssl.data_init]
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.cfg.train.seed + 104_730)
+            layers = data_dependent_init(self.D, data.get(index)["x"])
+            if not self.ssl.supervised_only:
+                layers += data_dependent_init(self.G, self.latent(len(index), generator=draw))
+        if self.ema is not None:
+            self.ema.module.load_state_dict(self.D.state_dict())
+        return [f"data-dependent init: {layers} weight-normed layers on {len(index)} unlabelled items and noise vectors"]
 
     def after_iteration(self) -> None:
         if self.ema is not None:
