@@ -26,7 +26,8 @@ COMMON = ["train.precision=fp32", "train.threads=1", "train.report=false", "trai
           "train.seed=3"]
 RUNS = {
     "gan_dcgan": ("wgan_gp_digits", ["data.size=8", "model.g_dim=8", "model.d_dim=8", "model.z_dim=8",
-                                     "train.batch_size=16", "train.n_critic=2", "train.steps=6", "train.ema_decay=0.9"]),
+                                     "train.batch_size=16", "train.n_critic=2", "train.steps=6", "train.ema_decay=0.9",
+                                     "optim.decay_steps=0"]),
     "gan_resnet": ("compare_gan_resnet_digits", ["model.g_dim=8", "model.d_dim=8", "train.batch_size=8",
                                                  "train.steps=4", "train.n_critic=2"]),
     "gan_sndcgan_spectral": ("compare_gan_resnet_digits", ["model.arch=sndcgan", "model.d_norm=spectral",
