@@ -44,8 +44,8 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", help="row names or presets to run (default: all)")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every preset's timed iterations")
-    parser.add_argument("--precisions", nargs="*", default=[None], help="train.precision values (default: the preset's)")
-    parser.add_argument("--threads", nargs="*", type=int, default=[None], help="thread counts (default: the policy's)")
+    parser.add_argument("--precisions", nargs="+", default=[None], help="train.precision values (default: the preset's)")
+    parser.add_argument("--threads", nargs="+", type=int, default=[None], help="thread counts (default: the policy's)")
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     lines = ["| preset | precision | threads | batch | item | s/iter | ms/D step | ms/G step | images/s | GFLOP/iter | GFLOP/s "
@@ -68,7 +68,8 @@ def main() -> int:
             done = subprocess.run(cmd, text=True, capture_output=True)
             print(done.stdout + done.stderr, flush=True)
             if done.returncode != 0:
-                lines.append(f"| {name} | failed: {(done.stderr.strip().splitlines() or ['?'])[-1][:120]} |")
+                why = (done.stderr.strip().splitlines() or ['?'])[-1][:120]
+                lines.append(f"| {name} | {precision or '-'} | {threads or '-'} | failed: {why} |" + " |" * 10)
                 continue
             r = json.loads(json_path.read_text())
             results.append({"name": name, **r})

@@ -184,8 +184,15 @@ class SSLConfig(Section):
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="one-sided label smoothing: real target 1 - s")
     historical_averaging: float = Field(0.0, ge=0, description="weight of ||theta - mean of past theta||^2, both players")
     classifier_ema: float = Field(0.999, ge=0, lt=1, description="EMA decay of D's weights for test accuracy; 0 = off")
-    data_init: int = Field(0, ge=0, le=65_536, description="before training, a data-dependent init of D's and G's "
-                           "weight-normed layers on this many unlabelled items and noise vectors (the paper code: 500); 0 = off")
+    data_init: int = Field(0, ge=0, le=10_000, description="before training, a data-dependent init of D's and G's "
+                           "weight-normed layers on this many unlabelled items and noise vectors (the paper code: 500; >= 2); 0 = off")
+
+    @field_validator("data_init")
+    @classmethod
+    def _two_or_more(cls, v: int) -> int:
+        if v == 1:  # one item has no spread: the init would divide by ~0
+            raise ValueError("a data-dependent init needs at least 2 items (0 = off)")
+        return v
 
     @model_validator(mode="after")
     def _check_count(self) -> SSLConfig:

@@ -159,6 +159,17 @@ def test_rank_agreement_is_spearmans_rho():
     # ranks (1,2,3,4) vs (1,3,2,4): rho = 1 - 6 * (0 + 1 + 1 + 0) / (4 * 15) = 0.8
     assert n == 4 and rho == pytest.approx(0.8)
     assert math.isnan(rank_agreement(rows[:2], "fd", "kid")[0])
+    # fd is lower-is-better, precision higher-is-better: ranks reversed = the same verdict, reported as +1
+    opposite = [_row(i, {"fd": fd, "fd_precision": 1 - fd / 10}, k=i) for i, fd in enumerate([1.0, 2.0, 3.0, 4.0])]
+    assert rank_agreement(opposite, "fd", "fd_precision")[0] == pytest.approx(1.0)
+
+
+def test_a_blown_up_score_counts_as_the_worst_in_its_pair():
+    from gankit.apps.study_summary import matched_differences
+
+    rows = [_row(0, {"fd": 10.0}, norm="none"), _row(0, {"fd": math.inf}, norm="sn"),
+            _row(1, {"fd": 12.0}, norm="none"), _row(1, {"fd": math.nan}, norm="sn")]
+    assert matched_differences(rows, "norm", "sn", "none", "fd") == [math.inf, math.inf]
 
 
 def test_summary_only_reports_a_study_in_progress(tmp_path, capsys):
@@ -169,12 +180,13 @@ def test_summary_only_reports_a_study_in_progress(tmp_path, capsys):
     assert main(["study", str(study), "--out", str(out)]) == 0
     trial_dirs = sorted(p for p in (out / "trials").iterdir() if p.is_dir())
     (trial_dirs[0] / "trial.json").unlink()  # as if still training
+    (trial_dirs[1] / "trial.json").write_text('{"status": "finished", "scores": {"fd": "x"}}')  # damaged: not read
     (out / "summary.md").unlink()
     capsys.readouterr()
     assert main(["study", str(study), "--out", str(out), "--summary-only"]) == 0
-    assert "3 of 4 trials have a result (3 finished)" in capsys.readouterr().out
+    assert "2 of 4 trials have a result (2 finished)" in capsys.readouterr().out
     summary = (out / "summary.md").read_text()
-    assert "4 trials, 3 finished, 1 not run yet" in summary
-    assert len(list(csv.DictReader(open(out / "study.csv")))) == 3
+    assert "4 trials, 2 finished, 2 not run yet" in summary
+    assert len(list(csv.DictReader(open(out / "study.csv")))) == 2
     assert not (trial_dirs[0] / "trial.json").exists()  # nothing trained
     assert "matched pairs" in summary and "median by `loss.name` × `optim.lr_d`" in summary

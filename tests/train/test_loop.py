@@ -142,3 +142,17 @@ def test_optimizer_state_shaped_unlike_its_parameter_is_refused(tmp_path, tiny_o
     with pytest.raises(RunDirError, match=r"does not match this run's configuration \(optimizer state 'exp_avg' has shape"):
         fresh.load_state_dict(state)
     fresh.load_state_dict(trainer.state_dict())  # the same state, shapes intact, loads
+
+
+@pytest.mark.parametrize("decay,expected", [(0, [1.0] * 4), (2, [1.0, 1.0, 1.0, 0.5]), (10, [1.0, 0.75, 0.5, 0.25])])
+def test_lr_decay_covers_the_last_n_iterations_or_a_shorter_run_whole(tmp_path, tiny_overrides, decay, expected):
+    """optim.decay_steps N: each lr falls linearly to 0 over the last N of the run's G iterations; a run shorter than N
+    decays over its whole length from the full rate (not from a fraction of it)."""
+    cfg = load_config("wgan_gp_digits", tiny_overrides + ["train.steps=4", f"optim.decay_steps={decay}"])
+    trainer = Trainer(cfg, prepare_run_dir(tmp_path / "run"), progress=False)
+    seen = []
+    for step in range(4):
+        trainer.step = step
+        trainer.set_learning_rates()
+        seen.append([g["lr"] / spec.lr for spec, opt in zip(trainer.train_steps, trainer.optimizers) for g in opt.param_groups])
+    assert all(factors == pytest.approx([e] * len(factors)) for factors, e in zip(seen, expected))

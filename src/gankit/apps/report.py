@@ -238,7 +238,7 @@ def _grid_section(folder: Path, title: str, note: str, width: int = 270) -> str:
     figures = "".join(_file_img(files[i], f"step {_step_of(files[i])}", width) for i in pick)
     if (real := folder / "real.png").is_file():  # written by training beside the first grid, at the same size
         figures += _file_img(real, "real training images, shown alike", width)
-    return f"<h2>{title}</h2><p class='meta'>{note} ({len(pick)} of {len(files)} grids)</p>{figures}"
+    return f"<h2>{html.escape(title)}</h2><p class='meta'>{html.escape(note)} ({len(pick)} of {len(files)} grids)</p>{figures}"
 
 
 def _step_of(path: Path) -> str:

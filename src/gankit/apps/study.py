@@ -209,7 +209,10 @@ def _read_trial(path: Path) -> dict:
         done = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-    return done if isinstance(done, dict) else {}
+    well_formed = (isinstance(done, dict) and isinstance(done.get("values"), dict) and isinstance(done.get("scores"), dict)
+                   and isinstance(done.get("status"), str) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                                   for v in done["scores"].values()))
+    return done if well_formed else {}
 
 
 def _device(cfg):

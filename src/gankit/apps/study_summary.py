@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import spearmanr
 
 from gankit.files import atomic_write, atomic_write_text
 from gankit.metrics.suite import score_direction
@@ -47,32 +48,40 @@ def _finite(v) -> bool:
 
 def matched_differences(rows: list[dict], key: str, value, baseline, metric: str) -> list[float]:
     """score(key=value) - score(key=baseline) over the finished trials that agree on every other swept value and the
-    seed: the effect of changing one key with everything else held, once per matched pair."""
+    seed: the effect of changing one key with everything else held, once per matched pair (a non-finite score counts
+    as the worst possible, so the difference is +-inf or nan, and a pair of two blown-up scores nan)."""
     def rest(row):
         return json.dumps({k: v for k, v in row["values"].items() if k != key}, sort_keys=True, default=str), row["seed"]
 
-    base = {rest(r): r["scores"][metric] for r in rows
-            if r["status"] == "finished" and r["values"].get(key) == baseline and _finite(r["scores"].get(metric))}
-    return [r["scores"][metric] - base[rest(r)] for r in rows
-            if r["status"] == "finished" and r["values"].get(key) == value and _finite(r["scores"].get(metric))
-            and rest(r) in base]
+    worst = -math.inf if score_direction(metric) == "higher" else math.inf
+
+    def score(row) -> float:  # a blown-up score (inf, nan) counts as the worst, not as a missing pair
+        value = row["scores"].get(metric)
+        return value if _finite(value) else worst
+
+    base = {rest(r): score(r) for r in rows
+            if r["status"] == "finished" and r["values"].get(key) == baseline and metric in r["scores"]}
+    return [score(r) - base[rest(r)] for r in rows
+            if r["status"] == "finished" and r["values"].get(key) == value and metric in r["scores"] and rest(r) in base]
 
 
 def rank_agreement(rows: list[dict], a: str, b: str) -> tuple[float, int]:
-    """Spearman's rank correlation of scores `a` and `b` over the finished trials that have both, and their count
-    (nan when fewer than 3 or one score is constant)."""
+    """Spearman's rank correlation of scores `a` and `b` over the finished trials that have both, signed so that +1
+    means they rank the trials alike, better to worse (flipped when one score is lower-is-better and the other
+    higher-is-better), and their count (nan when fewer than 3 or one score is constant)."""
     pairs = [(r["scores"][a], r["scores"][b]) for r in rows
              if r["status"] == "finished" and _finite(r["scores"].get(a)) and _finite(r["scores"].get(b))]
     if len(pairs) < 3 or len({p[0] for p in pairs}) < 2 or len({p[1] for p in pairs}) < 2:
         return math.nan, len(pairs)
-    from scipy.stats import spearmanr
-
-    return float(spearmanr([p[0] for p in pairs], [p[1] for p in pairs])[0]), len(pairs)
+    rho = float(spearmanr([p[0] for p in pairs], [p[1] for p in pairs])[0])
+    # scores read in opposite directions (fd lower, precision higher is better) agree when their ranks are reversed
+    opposite = {score_direction(a), score_direction(b)} == {"lower", "higher"}
+    return (-rho if opposite else rho), len(pairs)
 
 
 def _paired_sections(rows: list[dict], keys: list[str], ranked: list[str]) -> list[str]:
-    """Matched pairs per swept key (each value against the key's first) and the two-way medians of the first ranked
-    score; empty for keys with no matched pairs (e.g. random draws)."""
+    """Matched pairs per grid key (each value against the key's first) and the two-way medians of the first ranked
+    score (`keys`: the grid's keys; random draws never match); then the scores' rank agreement over every trial."""
     lines = []
     for key in keys:
         values = list(dict.fromkeys(r["values"].get(key) for r in rows))
@@ -85,7 +94,10 @@ def _paired_sections(rows: list[dict], keys: list[str], ranked: list[str]) -> li
                     cells.append("—")
                     continue
                 wins = sum(d < 0 if score_direction(m) == "lower" else d > 0 for d in diffs)
-                cells.append(f"{wins}/{len(diffs)} better, median Δ {np.median(diffs):+.4g}")
+                finite = [d for d in diffs if math.isfinite(d)]
+                median = f"median Δ {np.median(finite):+.4g}" if finite else "no finite Δ"
+                blown = len(diffs) - len(finite)
+                cells.append(f"{wins}/{len(diffs)} better, {median}" + (f" ({blown} non-finite)" if blown else ""))
             if any(c != "—" for c in cells):
                 table.append(f"| {_fmt_value(value)} | " + " | ".join(cells) + " |")
         if table:
@@ -99,8 +111,6 @@ def _paired_sections(rows: list[dict], keys: list[str], ranked: list[str]) -> li
             for b in keys[i + 1:]:
                 a_values = list(dict.fromkeys(r["values"].get(a) for r in rows))
                 b_values = list(dict.fromkeys(r["values"].get(b) for r in rows))
-                if len(a_values) * len(b_values) > 64:  # random draws: no table of single trials
-                    continue
                 lines += [f"## `{m}` median by `{a}` × `{b}`", "",
                           f"| {a} \\ {b} | " + " | ".join(_fmt_value(v) for v in b_values) + " |",
                           "|" + "---|" * (1 + len(b_values))]
@@ -187,7 +197,8 @@ def write_summary(out: Path, spec, name: str, rows: list[dict], pending: int = 0
             lines.append(f"| {_fmt_value(value)} | {len(group)} | " + (f"{np.median(seconds):.0f}" if seconds else "—")
                          + " | " + " | ".join(medians) + " |")
         lines.append("")
-    lines += _paired_sections(rows, keys, [m for m in metrics if score_direction(m)])
+    grid_keys = [k for k in keys if k in (spec.grid or {})]
+    lines += _paired_sections(rows, grid_keys, [m for m in metrics if score_direction(m)])
     failed = [r for r in rows if r["status"] != "finished"]
     if failed:
         lines += ["## Diverged or failed", ""] + [f"- `{r['id']}`: {r.get('error', r['status'])}" for r in failed] + [""]

@@ -68,13 +68,14 @@ def data_dependent_init(module: nn.Module, *inputs: torch.Tensor, scale: float =
     runs it on its first batch): one forward pass of `inputs` in which every weight-normed conv/linear layer, when the
     pass reaches it, rescales its g and shifts its bias so that each output unit has mean 0 and standard deviation
     `scale` over the batch (and positions); the layers after it see the normalized outputs. A layer without a bias
-    is only rescaled. Returns the number of layers initialized."""
+    is only rescaled. Batch norms in `module` use the batch's statistics and keep their running averages as they
+    were. Returns the number of layers initialized."""
     done: list[nn.Module] = []
 
     def normalize(layer, args, out):
         if layer in done:
             return out
-        channel = 1 if out.dim() > 1 else 0
+        channel = out.dim() - 1 if isinstance(layer, nn.Linear) else 1 if out.dim() > 1 else 0  # the output units' axis
         dims = [d for d in range(out.dim()) if d != channel]
         mean, var = out.mean(dims), out.var(dims, unbiased=False)
         factor = scale / torch.sqrt(var + eps)
@@ -91,7 +92,8 @@ def data_dependent_init(module: nn.Module, *inputs: torch.Tensor, scale: float =
     handles = [layer.register_forward_hook(normalize) for layer in module.modules()
                if isinstance(layer, _WEIGHTED) and parametrize_name(layer) == "weight_norm"]
     try:
-        module(*inputs)
+        with batch_stats_only(module):
+            module(*inputs)
     finally:
         for handle in handles:
             handle.remove()

@@ -55,13 +55,13 @@ class Trainer:
         self._shard, self._weight = self.dist.plan_batch(cfg.train.batch_size, cfg.train.compile)
         local_cfg = replace(cfg, {"train.batch_size": self._shard[1]}) if self.dist.enabled else cfg  # this rank's share
         self.family = FAMILIES.get(cfg.family)(local_cfg, self.info, self.device)
-        for module in self.family.modules.values():
-            self.dist.broadcast_module(module)  # identical start on every rank
         self.arithmetic = Arithmetic(cfg.train, self.device, self.info.kind == "image")
         self.arithmetic.prepare(self.family.modules.values())
         self.precision = self.arithmetic.precision
         self.reseed(0)
         self.data_notes = self.family.attach_data(self.data)
+        for module in self.family.modules.values():  # identical start on every rank (after a family's data-dependent init)
+            self.dist.broadcast_module(module)
         self.train_steps = self.family.steps()
         # Fused Adam: one kernel per step instead of a Python loop over tensors (CPU and CUDA).
         self.optimizers = [torch.optim.Adam(s.module.parameters(), lr=s.lr, betas=(cfg.optim.beta1, cfg.optim.beta2),
@@ -123,9 +123,9 @@ class Trainer:
         return batch
 
     def set_learning_rates(self) -> None:
-        """optim.decay_steps: each lr falls linearly to 0 over the last N G iterations (a function of the step,
-        so a resumed run continues the schedule exactly)."""
-        if decay := self.cfg.optim.decay_steps:
+        """optim.decay_steps: each lr falls linearly to 0 over the last N G iterations, or over the whole run when it
+        is shorter (a function of the step, so a resumed run continues the schedule exactly)."""
+        if decay := min(self.cfg.optim.decay_steps, self.total_steps):
             factor = min(1.0, (self.total_steps - self.step) / decay)
             for spec, opt in zip(self.train_steps, self.optimizers):
                 for group in opt.param_groups:

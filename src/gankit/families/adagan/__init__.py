@@ -76,13 +76,15 @@ class AdaGAN(Family):
             boost = json.loads((run_dir / "boost.json").read_text())
         except (OSError, ValueError):
             return []
-        steps = [s for s in boost.get("steps", []) if isinstance(s, dict)] if isinstance(boost, dict) else []
+        if not isinstance(boost, dict):
+            return []
+        steps = [s for s in boost.get("steps") or [] if isinstance(s, dict)]
         curves = {}
         for key in ("C", "log_p", "modes_covered", "high_quality", "reverse_kl"):
             points = [(s["step"], s[key]) for s in steps if _finite(s.get("step")) and _finite(s.get(key))]
             if points:
                 curves[key] = ([x for x, _ in points], [y for _, y in points])
-        weights = [w for w in boost.get("mixture_weights", []) if _finite(w)]
+        weights = [w for w in boost.get("mixture_weights") or [] if _finite(w)]
         plots = sorted((run_dir / "boost").glob("step-*.png")) if (run_dir / "boost").is_dir() else []
         return [ReportPart("AdaGAN boosting", f"{boost.get('completed', len(steps))} components; mixture weights "
                            + ", ".join(f"{w:.3f}" for w in weights), curves=curves,

@@ -95,14 +95,17 @@ class ImprovedGAN(GAN):
         too, before the checkpoint's weights replace the result."""
         draw = torch.Generator().manual_seed(self.cfg.train.seed + 104_729)
         index = torch.randperm(len(data), generator=draw)[: self.ssl.data_init]
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=devices):  # manual_seed below seeds every device: restore them all
             torch.manual_seed(self.cfg.train.seed + 104_730)
             layers = data_dependent_init(self.D, data.get(index)["x"])
             if not self.ssl.supervised_only:
                 layers += data_dependent_init(self.G, self.latent(len(index), generator=draw))
         if self.ema is not None:
             self.ema.module.load_state_dict(self.D.state_dict())
+        if self.history is not None:  # historical averaging starts from the initialized weights
+            players = (self.D,) if self.ssl.supervised_only else (self.D, self.G)
+            self.history = [[p.detach().clone() for p in m.parameters()] for m in players]
         return [f"data-dependent init: {layers} weight-normed layers on {len(index)} unlabelled items and noise vectors"]
 
     def after_iteration(self) -> None:
