@@ -102,7 +102,7 @@ class OptimConfig(Section):
     beta2: float = Field(0.9, ge=0, lt=1)
     eps: float = Field(1e-8, gt=0)
     decay_steps: int = Field(0, ge=0, description="decay both learning rates linearly to 0 over the last N G iterations "
-                                                  "(StarGAN paper: 100,000); 0 = constant")
+                                                  "(the whole run if shorter; StarGAN paper: 100,000); 0 = constant")
 
 
 class TrainConfig(Section):
