@@ -197,7 +197,7 @@ def write_summary(out: Path, spec, name: str, rows: list[dict], pending: int = 0
             lines.append(f"| {_fmt_value(value)} | {len(group)} | " + (f"{np.median(seconds):.0f}" if seconds else "—")
                          + " | " + " | ".join(medians) + " |")
         lines.append("")
-    grid_keys = [k for k in keys if k in (spec.grid or {})]
+    grid_keys = [k for k in keys if k in (getattr(spec, "grid", None) or {})]
     lines += _paired_sections(rows, grid_keys, [m for m in metrics if score_direction(m)])
     failed = [r for r in rows if r["status"] != "finished"]
     if failed:
