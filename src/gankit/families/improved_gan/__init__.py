@@ -66,9 +66,7 @@ class ImprovedGAN(GAN):
         self.D = build_module(cfg, info, "discriminator").to(device)
         self.modules = {"G": self.G, "D": self.D}
         self.ema = EMA(self.D, self.ssl.classifier_ema) if self.ssl.classifier_ema > 0 else None
-        players = (self.D,) if self.ssl.supervised_only else (self.D, self.G)
-        self.history = [[p.detach().clone() for p in m.parameters()] for m in players] \
-            if self.ssl.historical_averaging > 0 else None
+        self.history = self._history_start() if self.ssl.historical_averaging > 0 else None
         self.history_count = 1
         self.data = self.labelled = self.labelled_sampler = None
 
@@ -89,6 +87,11 @@ class ImprovedGAN(GAN):
         return notes + [f"{mode}: {len(self.labelled)} labelled of {len(data)} training items (label seed {self.ssl.label_seed}); "
                 f"per class: {' '.join(f'{name}={n}' for name, n in zip(self.info.label_names, counts))}"]
 
+    def _history_start(self) -> list[list[Tensor]]:
+        """The players' weights now: historical averaging's first average (D alone for the supervised baseline)."""
+        players = (self.D,) if self.ssl.supervised_only else (self.D, self.G)
+        return [[p.detach().clone() for p in m.parameters()] for m in players]
+
     def _data_init(self, data) -> list[str]:
         """ssl.data_init: Salimans & Kingma's init of the weight-normed layers on unlabelled items (D) and noise (G),
         drawn with their own seed; the global random stream (D's noise layers) is left as it was. Runs on a resume
@@ -104,8 +107,7 @@ class ImprovedGAN(GAN):
         if self.ema is not None:
             self.ema.module.load_state_dict(self.D.state_dict())
         if self.history is not None:  # historical averaging starts from the initialized weights
-            players = (self.D,) if self.ssl.supervised_only else (self.D, self.G)
-            self.history = [[p.detach().clone() for p in m.parameters()] for m in players]
+            self.history = self._history_start()
         return [f"data-dependent init: {layers} weight-normed layers on {len(index)} unlabelled items and noise vectors"]
 
     def after_iteration(self) -> None:
