@@ -183,6 +183,8 @@ class SSLConfig(Section):
     unlabelled_weight: float = Field(1.0, ge=0, description="weight of the unlabelled (real/fake) loss in D's loss")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="one-sided label smoothing: real target 1 - s")
     historical_averaging: float = Field(0.0, ge=0, description="weight of ||theta - mean of past theta||^2, both players")
+    entropy_weight: float = Field(0.0, ge=0, description="weight of the conditional entropy of D's K-class prediction on "
+                                  "the unlabelled batch, minimized by D (Grandvalet & Bengio 2005; Dai et al. 2017, Bad GAN); 0 = off")
     classifier_ema: float = Field(0.999, ge=0, lt=1, description="EMA decay of D's weights for test accuracy; 0 = off")
     data_init: int = Field(0, ge=0, le=10_000, description="before training, a data-dependent init of D's and G's "
                            "weight-normed layers on this many unlabelled items and noise vectors (the paper code: 500; >= 2); 0 = off")

@@ -15,7 +15,14 @@ from gankit.data.base import holdout_split
 from gankit.data.labels import labelled_subset
 from gankit.errors import ConfigError, DataError
 from gankit.families.improved_gan import ImprovedGAN, card_line
-from gankit.families.improved_gan.losses import d_supervised, d_unsupervised, g_feature_matching, g_ssl_non_saturating, historical_average
+from gankit.families.improved_gan.losses import (
+    conditional_entropy,
+    d_supervised,
+    d_unsupervised,
+    g_feature_matching,
+    g_ssl_non_saturating,
+    historical_average,
+)
 from gankit.families.improved_gan.networks import conv_stages
 from gankit.metrics.accuracy import classification_scores
 from gankit.models import build_network
@@ -68,6 +75,29 @@ def test_feature_matching_and_historical_average_by_hand():
     torch.testing.assert_close(g_feature_matching(fake, real), torch.tensor((1 + 4) / 2))
     params, averages = [torch.tensor([1.0, 2.0]), torch.tensor([[3.0]])], [torch.zeros(2), torch.ones(1, 1)]
     torch.testing.assert_close(historical_average(params, averages), torch.tensor(1 + 4 + 4.0))
+
+
+def test_conditional_entropy_by_hand():
+    torch.testing.assert_close(conditional_entropy(torch.zeros(3, 4)), torch.tensor(math.log(4)))  # uniform: log K
+    p = torch.tensor([0.5, 0.25, 0.25])
+    expected = -(p * p.log()).sum()
+    torch.testing.assert_close(conditional_entropy(torch.stack([p.log(), (p * 7).log()])), expected)  # shift-invariant
+    assert conditional_entropy(torch.tensor([[30.0, 0.0, 0.0]])) < 1e-10  # one class certain
+
+
+def test_entropy_weight_adds_the_unlabelled_entropy_to_d_loss():
+    data = load_dataset(tiny_cfg().data, "train")
+    losses = {}
+    for weight in (0.0, 0.5):
+        torch.manual_seed(0)
+        family = ImprovedGAN(tiny_cfg(f"ssl.entropy_weight={weight}"), data.info, torch.device("cpu"))
+        family.attach_data(data)
+        torch.manual_seed(1)
+        batch = data.get(torch.arange(20))
+        losses[weight] = family.d_step(batch)
+    (plain, plain_logs), (with_entropy, logs) = losses[0.0], losses[0.5]
+    assert "entropy_unl" not in plain_logs and 0 < logs["entropy_unl"] <= math.log(10) + 1e-6
+    torch.testing.assert_close(with_entropy, plain + 0.5 * logs["entropy_unl"])
 
 
 def test_classification_scores():

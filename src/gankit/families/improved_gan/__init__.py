@@ -24,7 +24,14 @@ from gankit.errors import ConfigError, DataError, RunDirError
 from gankit.families.base import FAMILIES, ReportPart, TrainStep
 from gankit.families.gan import GAN, build_module, check_architecture
 from gankit.families.improved_gan import networks
-from gankit.families.improved_gan.losses import d_supervised, d_unsupervised, g_feature_matching, g_ssl_non_saturating, historical_average
+from gankit.families.improved_gan.losses import (
+    conditional_entropy,
+    d_supervised,
+    d_unsupervised,
+    g_feature_matching,
+    g_ssl_non_saturating,
+    historical_average,
+)
 from gankit.models import ARCHITECTURES, Architecture
 from gankit.nn.ema import EMA
 from gankit.nn.norms import data_dependent_init
@@ -182,10 +189,14 @@ class ImprovedGAN(GAN):
         loss_sup = d_supervised(l_lab, y)
         loss_unl = d_unsupervised(l_unl, l_fake, self.ssl.label_smoothing)
         loss = loss_sup + self.ssl.unlabelled_weight * loss_unl
+        logs = {"loss_sup": loss_sup.detach(), "loss_unl": loss_unl.detach()}
+        if self.ssl.entropy_weight > 0:
+            entropy = conditional_entropy(l_unl)
+            loss = loss + self.ssl.entropy_weight * entropy
+            logs["entropy_unl"] = entropy.detach()
         if (penalty := self._history_penalty(0)) is not None:
             loss = loss + penalty
-        logs = {"loss_sup": loss_sup.detach(), "loss_unl": loss_unl.detach(), "loss_d": loss.detach(),
-                "acc_lab": (l_lab.detach().argmax(1) == y).float().mean()}
+        logs |= {"loss_d": loss.detach(), "acc_lab": (l_lab.detach().argmax(1) == y).float().mean()}
         return loss, logs
 
     def g_step(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:

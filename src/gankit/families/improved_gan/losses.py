@@ -21,6 +21,13 @@ def d_unsupervised(real_logits: Tensor, fake_logits: Tensor, smoothing: float = 
     return 0.5 * (-(1 - smoothing) * lse_real.mean() + F.softplus(lse_real).mean() + F.softplus(lse_fake).mean())
 
 
+def conditional_entropy(logits: Tensor) -> Tensor:
+    """Mean entropy of the K-class posterior softmax(l): -mean sum_k p_k log p_k (log K for equal logits, -> 0 as one
+    class dominates). Minimized on unlabelled data it pushes D's class boundaries away from the data."""
+    log_p = torch.log_softmax(logits.float(), 1)
+    return -(log_p.exp() * log_p).sum(1).mean()
+
+
 def g_ssl_non_saturating(fake_logits: Tensor) -> Tensor:
     """-E log D(G(z)) = mean(softplus(-LSE(l_fake))): G's loss when feature matching is off."""
     return F.softplus(-torch.logsumexp(fake_logits, 1)).mean()
