@@ -22,12 +22,13 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from gankit.apps.study import load_study, plan  # noqa: E402
+from gankit.config import load_config  # noqa: E402
 
 
-def first_rows(grid_png: Path, rows: int) -> np.ndarray:
-    """The top `rows` rows of images of a square sample grid (N x N tiles)."""
+def first_rows(grid_png: Path, rows: int, per_side: int) -> np.ndarray:
+    """The top `rows` rows of images of a square sample grid (per_side x per_side tiles)."""
     image = np.asarray(Image.open(grid_png).convert("L"))
-    return image[: round(image.shape[0] * rows / 8)]
+    return image[: round(image.shape[0] * min(rows, per_side) / per_side)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("study_file")
     parser.add_argument("--out-dir", required=True, type=Path, help="the study's --out folder (with trials/)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rows", type=int, default=1, help="rows of the 8x8 grid to show per configuration")
+    parser.add_argument("--rows", type=int, default=1, help="rows of the sample grid to show per configuration")
     parser.add_argument("--score", default="fd")
     parser.add_argument("--to", required=True, type=Path)
     args = parser.parse_args(argv)
@@ -62,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             label += "  (not run)"
             grids = []  # a trial still running shows its early grids: leave it blank
         if grids:
-            ax.imshow(first_rows(grids[-1], args.rows), cmap="gray", vmin=0, vmax=255)
+            per_side = math.isqrt(load_config(trial["base"], trial["overrides"]).train.grid_size)
+            ax.imshow(first_rows(grids[-1], args.rows, per_side), cmap="gray", vmin=0, vmax=255)
         ax.set_title(label, fontsize=8, loc="left")
     name = spec.name or Path(args.study_file).stem
     fig.suptitle(f"{name}: last sample grid of seed {args.seed}, first {args.rows} row(s), per configuration", fontsize=10)
