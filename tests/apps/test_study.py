@@ -1,14 +1,22 @@
 """The study tool: plans from grid/random specs, runs trials as ordinary run directories, resumes, summarises."""
+import contextlib
 import csv
 import json
 import math
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from gankit.apps.study import StudySpec, load_study, plan, run_study, swept_points, trial_id
 from gankit.cli import main
 from gankit.errors import ConfigError
+from gankit.train import checkpoint as ckpt
 
 TOY = """
 base: wgan_gp_toy_8gaussians
@@ -132,6 +140,92 @@ def test_local_process_pool_runs_trials_in_workers(tmp_path):
     result = run_study(_write(tmp_path, text), out, backend="local", workers=2)
     rows = list(csv.DictReader(open(out / "study.csv")))
     assert result["finished"] == 2 and [r["loss.name"] for r in rows] == ["non_saturating", "hinge"]  # plan order kept
+
+
+def _children(pid: int) -> list[int]:
+    """Live (not zombie) processes whose parent is `pid`, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return False
+
+
+def _all_gone(pids: list[int], timeout: float) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.2)
+    return not any(_alive(p) for p in pids)
+
+
+def _lines(trials: Path) -> dict[Path, int]:
+    return {p.parent: p.read_text().count("\n") for p in trials.glob("*/metrics.jsonl")}
+
+
+def _wait_training(trials: Path, count: int, since: dict[Path, int] | None = None, timeout: float = 120) -> list[Path]:
+    """Wait until `count` trials have logged 3 metric lines more than in `since`; returns their folders."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        busy = [d for d, n in _lines(trials).items() if n >= 3 + (since or {}).get(d, 0)]
+        if len(busy) >= count:
+            return sorted(busy)
+        time.sleep(0.2)
+    raise AssertionError(f"{count} trials did not train within {timeout} s")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads worker processes from /proc (Linux)")
+def test_stopping_a_parallel_study_stops_its_workers(tmp_path):
+    """SIGTERM to a `--workers 2` study: both running trials save a checkpoint, no queued trial starts, the study
+    exits 143 and no worker outlives it; a study killed outright (SIGKILL) leaves workers that do the same alone."""
+    text = TOY.replace("train.steps: 6", "train.steps: 1000000").replace("train.log_every: 3", "train.log_every: 20")
+    text = text.replace("train.checkpoint_every: 3", "train.checkpoint_every: 1000000")  # only the stops save
+    study, out = _write(tmp_path, text), tmp_path / "out"
+    args = [sys.executable, "-m", "gankit", "study", str(study), "--out", str(out), "--workers", "2"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        running = _wait_training(out / "trials", 2)
+        workers = _children(proc.pid)
+        assert len([w for w in workers if "spawn_main" in Path(f"/proc/{w}/cmdline").read_text()]) == 2, workers
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    report = f"exit {proc.returncode}\nstdout:\n{stdout[-2000:]}\nstderr:\n{stderr[-2000:]}"
+    assert proc.returncode == 128 + signal.SIGTERM, report
+    assert "study interrupted by SIGTERM" in stderr and "Traceback" not in stderr, report
+    assert _all_gone(workers, 10), report  # the workers (and multiprocessing's resource tracker)
+    started = sorted(d for d in (out / "trials").iterdir() if d.is_dir())
+    assert started == running, report  # the two queued trials never started
+    steps = {d: ckpt.list_states(d)[-1][0] for d in started}
+    assert all(json.loads((d / "status.json").read_text())["state"] == "interrupted" for d in started)
+
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        _wait_training(out / "trials", 2, since=_lines(out / "trials"))
+        workers = _children(proc.pid)
+        assert len(workers) >= 2, workers
+        proc.kill()  # no chance to tell its workers
+        proc.wait(30)
+        gone = _all_gone(workers, 60)
+    finally:
+        for w in workers:
+            with contextlib.suppress(OSError):
+                os.kill(w, signal.SIGKILL)
+    assert gone, "orphaned workers still running a minute after the study died"
+    assert sorted(d for d in (out / "trials").iterdir() if d.is_dir()) == started
+    after = {d: [s for s, _ in ckpt.list_states(d)] for d in started}
+    logs = "\n".join((d.parent / f"{d.name}.log").read_text()[-600:] for d in started)
+    assert all(max(after[d]) > steps[d] for d in started), f"{steps} {after}\n{logs}"  # each saved where it stopped
 
 
 def _row(seed, scores, status="finished", **values):

@@ -29,6 +29,8 @@ import itertools
 import json
 import math
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,7 @@ from gankit.files import RunLock, atomic_write_json, atomic_write_text, check_ou
 from gankit.names import load_checked_config
 from gankit.train import checkpoint as ckpt
 from gankit.train.loop import Interrupted, resolve_device
+from gankit.train.signals import StopSignals, request_stop, stop_requested
 
 
 class _Strict(BaseModel):
@@ -228,17 +231,71 @@ def _run_local(trials, out: Path, workers: int, log) -> list[dict]:
             log(_progress_line(k, len(trials), row))
         return rows
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     threads = max((os.cpu_count() or 1) // workers, 1)
     rows_by_id = {}
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(run_trial, trial, str(out), threads): trial for trial in trials}
-        for k, future in enumerate(as_completed(futures), 1):
-            row = future.result()
-            rows_by_id[row["id"]] = row
-            log(_progress_line(k, len(trials), row))
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()  # set on SIGINT/SIGTERM: every worker checkpoints its trial, stops, and starts no other
+    with StopSignals() as signals, ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start,
+                                                       initargs=(os.getpid(), stop)) as pool:
+        pending = {pool.submit(_worker_trial, trial, str(out), threads) for trial in trials}
+        while pending:
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in done:
+                row = None if future.cancelled() else future.result()
+                if row and "status" in row:  # not a trial that stopped or never started
+                    rows_by_id[row["id"]] = row
+                    log(_progress_line(len(rows_by_id), len(trials), row))
+            if signals.received is not None and not stop.is_set():
+                stop.set()
+                for future in pending:
+                    future.cancel()  # the queued trials never start
+                log(f"{signals.name()}: the running trials save a checkpoint and stop (again to stop at once)")
+    if signals.received is not None:
+        raise Interrupted(f"study interrupted by {signals.name()}: its running trials saved checkpoints; the same "
+                          f"`gankit study` command continues it", signals.received)
     return [rows_by_id[t["id"]] for t in trials]
+
+
+_worker = {"parent": None, "stop": None, "in_trial": False}  # a pool worker's link to its study process
+
+
+def _worker_start(parent: int, stop) -> None:
+    """A study worker: its own process group (a terminal's Ctrl-C reaches the study, which stops its workers once),
+    and a watcher thread that stops the trial, with a checkpoint, when the study asks or dies."""
+    _worker.update(parent=parent, stop=stop)
+    if hasattr(os, "setpgrp"):
+        os.setpgrp()
+    threading.Thread(target=_watch_study, daemon=True, name="study-watch").start()
+
+
+def _orphaned() -> bool:
+    return os.getppid() != _worker["parent"]
+
+
+def _watch_study() -> None:
+    while not _worker["stop"].wait(1.0) and not _orphaned():
+        pass
+    request_stop()  # the training loop sees it at its next iteration
+    if _orphaned() and not _worker["in_trial"]:
+        os._exit(128 + signal.SIGTERM)
+
+
+def _worker_trial(trial: dict[str, Any], study_dir: str, threads: int) -> dict[str, Any]:
+    """run_trial in a pool worker: none started after a stop; an interrupted one comes back as a plain row (the
+    exception does not pickle), and an orphaned worker exits once its trial has saved."""
+    _worker["in_trial"] = True
+    try:
+        if stop_requested() is not None:
+            return {"id": trial["id"], "not_started": True}
+        return run_trial(trial, study_dir, threads)
+    except Interrupted as err:
+        return {"id": trial["id"], "interrupted": str(err)}
+    finally:
+        _worker["in_trial"] = False
+        if _orphaned():
+            os._exit(128 + signal.SIGTERM)
 
 
 def _run_ray(trials, out: Path, workers: int, log, address: str | None) -> list[dict]:
