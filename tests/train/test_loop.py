@@ -13,7 +13,7 @@ from gankit.config import load_config
 from gankit.errors import RunDirError, TrainingDiverged
 from gankit.runs.directory import prepare_run_dir, write_config
 from gankit.train import checkpoint as ckpt
-from gankit.train.loop import Trainer
+from gankit.train.loop import Interrupted, Trainer
 
 
 def _trainer(tmp_path, overrides, name="run"):
@@ -100,6 +100,21 @@ def test_checkpoint_refuses_pickled_code(tmp_path):
     assert not (tmp_path / "pwned").exists()
     pickle.loads(pickle.dumps(Evil()))  # the payload is live: unpickling it normally does run the command
     assert (tmp_path / "pwned").exists()
+
+
+def test_a_signal_during_a_hook_stops_at_the_next_step_with_a_checkpoint(tmp_path, tiny_overrides):
+    """The stop is decided once per step: a Ctrl-C landing in a hook (eval.every) after that point must not end
+    the run at a step that saved no checkpoint."""
+    trainer = _trainer(tmp_path, tiny_overrides + ["train.steps=50", "train.checkpoint_every=100"])
+
+    def interrupt_at_3(trainer, logger):
+        if trainer.step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    trainer.hooks.append(interrupt_at_3)
+    with pytest.raises(Interrupted, match="at step 4; checkpoint saved"):
+        trainer.run()
+    assert [s for s, _ in ckpt.list_states(trainer.run_dir)] == [4]
 
 
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path, tiny_overrides):

@@ -231,20 +231,23 @@ class Trainer:
         while self.step < end:
             self.iteration()
             self.step += 1
-            if self.dist.any(signals.received is not None, self.device):  # one rank's signal stops them all
+            # decided once per step, by every rank together: a signal landing later in this step (during the sample
+            # grid or a hook) waits for the next one, so the stop never skips the checkpoint nor splits the ranks
+            stop = self.dist.any(signals.received is not None, self.device)
+            if stop:
                 signals.received = signals.received or signal.SIGTERM
             logger.advance(self.step)
-            at_checkpoint = self.step % every.checkpoint_every == 0 or self.step == end or signals.received
+            at_checkpoint = self.step % every.checkpoint_every == 0 or self.step == end or stop
             if self.step % every.log_every == 0 or at_checkpoint:
                 self.flush(logger, self._last_good)
             if self.step % every.sample_every == 0 or self.step == end:
                 self.save_sample_grid(logger)
             if at_checkpoint:
                 self._last_good = self.save_checkpoint(self._last_good)
-            for hook in self.hooks:
-                hook(self, logger)
-            if signals.received:
+            if stop:
                 logger.message(f"{signals.name()} at step {self.step}: checkpoint saved to {self._last_good}")
                 raise Interrupted(f"interrupted by {signals.name()} at step {self.step}; checkpoint saved; "
                                   f"continue with: gankit resume {self.run_dir}", signals.received)
+            for hook in self.hooks:
+                hook(self, logger)
         return "finished" if self.step >= self.total_steps else "paused"
