@@ -228,6 +228,56 @@ def test_stopping_a_parallel_study_stops_its_workers(tmp_path):
     assert all(max(after[d]) > steps[d] for d in started), f"{steps} {after}\n{logs}"  # each saved where it stopped
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads worker processes from /proc (Linux)")
+def test_one_trial_process_signalled_or_killed(tmp_path):
+    """SIGTERM to one trial's process (a plain `kill`): the study stops as on its own SIGTERM (exit 143, the other
+    trial checkpoints, no queued trial starts). SIGKILL to one (the OOM killer): that trial is a failed row, not
+    recorded in its trial.json, and the study goes on with the next."""
+    text = TOY.replace("train.steps: 6", "train.steps: 1000000").replace("train.log_every: 3", "train.log_every: 20")
+    text = text.replace("train.checkpoint_every: 3", "train.checkpoint_every: 1000000")
+    study, out = _write(tmp_path, text), tmp_path / "out"
+    args = [sys.executable, "-m", "gankit", "study", str(study), "--out", str(out), "--workers", "2"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+
+    def started():
+        return sorted(d for d in (out / "trials").iterdir() if d.is_dir())
+
+    def trial_processes(study_pid):
+        return [w for w in _children(study_pid) if "spawn_main" in Path(f"/proc/{w}/cmdline").read_text()]
+
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        _wait_training(out / "trials", 2)
+        workers = trial_processes(proc.pid)
+        assert len(workers) == 2, workers
+        os.kill(workers[0], signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    report = f"exit {proc.returncode}\nstdout:\n{stdout[-2000:]}\nstderr:\n{stderr[-2000:]}"
+    assert proc.returncode == 128 + signal.SIGTERM and "study interrupted by SIGTERM to trial" in stderr, report
+    assert "Traceback" not in stderr and _all_gone(workers, 10), report
+    assert len(started()) == 2 and all(ckpt.list_states(d) for d in started()), report  # no queued trial started
+
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        _wait_training(out / "trials", 2, since=_lines(out / "trials"))
+        workers = trial_processes(proc.pid)
+        assert len(workers) == 2, workers
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.time() + 120
+        while time.time() < deadline and len(started()) < 3:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    report = f"exit {proc.returncode}\nstdout:\n{stdout[-2000:]}\nstderr:\n{stderr[-2000:]}"
+    assert "its process was killed by SIGKILL" in stdout and len(started()) == 3, report  # and the study went on
+    assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in stderr, report
+    assert not list((out / "trials").glob("*/trial.json")), report  # none recorded: each runs again next time
+
+
 def _row(seed, scores, status="finished", **values):
     return {"id": f"{values}-{seed}", "seed": seed, "values": values, "status": status, "scores": scores, "seconds": 1.0}
 

@@ -27,10 +27,6 @@ def request_stop(signum: int = signal.SIGTERM) -> None:
     _requested = signum
 
 
-def stop_requested() -> int | None:
-    return _requested
-
-
 class StopSignals:
     """While entered (in the main thread only: elsewhere signals cannot be handled), SIGINT and SIGTERM are
     noted in `received` instead of stopping the process."""
