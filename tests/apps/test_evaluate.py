@@ -88,6 +88,30 @@ def test_watch_stops_when_the_run_is_finished(digits_run, capsys):
     assert "step 2:" in out and "step 4:" in out
 
 
+def test_a_checkpoint_deleted_between_listing_and_loading_is_skipped(digits_run, tmp_path, monkeypatch, capsys):
+    """Training beside `eval --watch` deletes old states (keep_checkpoints) at any time: one listed and then gone
+    is skipped with a line, not the end of the watch."""
+    import shutil
+
+    import gankit.apps.evaluate as evaluate_module
+
+    run = tmp_path / "run"
+    shutil.copytree(digits_run, run)
+    (run / "eval.json").unlink(missing_ok=True)
+    real_load = evaluate_module.load_generator_source
+
+    def load_after_training_deleted_step_2(run_dir, source, *args, **kwargs):
+        if source.endswith("state-0000002.pt"):
+            (run / "checkpoints" / "state-0000002.pt").unlink()
+        return real_load(run_dir, source, *args, **kwargs)
+
+    monkeypatch.setattr(evaluate_module, "load_generator_source", load_after_training_deleted_step_2)
+    assert main(["eval", str(run), "--metrics", "fd", "--watch", "--poll", "0.1", *EVAL]) == 0
+    out = capsys.readouterr().out
+    assert "step 2: state-0000002.pt was deleted by the training" in out and "step 4: fd" in out
+    assert list(json.loads((run / "eval.json").read_text())["results"]) == ["4"]
+
+
 def test_scores_do_not_depend_on_batch_size(digits_run):
     cfg = eval_config(read_run_config(digits_run), metrics=["fd", "fd_prc"], num_samples=50, num_real=100)
     from gankit.runs.snapshots import load_generator

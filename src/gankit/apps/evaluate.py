@@ -301,13 +301,21 @@ def _evaluate_locked(run_dir: Path, cfg: Config, checkpoint: str, device: str, i
         sources = [] if watch and not (run_dir / "checkpoints").is_dir() else generator_sources(run_dir, "all" if watch else checkpoint)
         todo = [(step, src) for step, src in sources if step not in done]
         for step, source in todo:
-            G, info, trained = load_generator_source(run_dir, source, cfg, device)
-            evaluator = evaluator or Evaluator(cfg, info, device, inception_weights, extractor)
-            if _same_entry(previous := kept.get(str(step)), source, evaluator.protocol()):
-                done[step] = previous
-                log(f"step {step}: kept from eval.json (the same checkpoint and protocol; --rescore scores it again)")
+            try:
+                G, info, trained = load_generator_source(run_dir, source, cfg, device)
+                evaluator = evaluator or Evaluator(cfg, info, device, inception_weights, extractor)
+                if _same_entry(previous := kept.get(str(step)), source, evaluator.protocol()):
+                    done[step] = previous
+                    log(f"step {step}: kept from eval.json (the same checkpoint and protocol; --rescore scores it again)")
+                    continue
+                classifier = load_classifier_source(run_dir, source, cfg, info, device) if "classifier" in evaluator.kinds else None
+            except RunDirError:
+                if Path(source).suffix != ".pt" or Path(source).exists():
+                    raise
+                # training beside us deleted it (train.keep_checkpoints) between listing and loading
+                log(f"step {step}: {Path(source).name} was deleted by the training (train.keep_checkpoints) before it "
+                    f"could be scored; skipped")
                 continue
-            classifier = load_classifier_source(run_dir, source, cfg, info, device) if "classifier" in evaluator.kinds else None
             start = time.perf_counter()
             done[step] = {"source": Path(source).name, "scores": evaluator.evaluate(G, classifier),
                           "seconds": round(time.perf_counter() - start, 2), "training": trained}
