@@ -304,6 +304,30 @@ def test_watch_timeout(finished_run, tmp_path):
     one_line_error(code, err, "stopped watching after --timeout 1 s")
 
 
+def test_watch_ends_when_the_run_directory_is_deleted(finished_run, tmp_path):
+    import shutil
+    import threading
+
+    run = copy_run(finished_run, tmp_path / "run")
+    status = json.loads((run / "status.json").read_text())
+    (run / "status.json").write_text(json.dumps({**status, "state": "running", "pid": os.getpid()}))  # a live writer
+
+    def delete_once_scored():
+        deadline = time.monotonic() + 60
+        while not (run / "eval.json").is_file() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        shutil.rmtree(run)
+
+    deleter = threading.Thread(target=delete_once_scored)
+    deleter.start()
+    start = time.monotonic()
+    code, _, err = run_cli("eval", run, "--watch", "--timeout", 30, "--poll", 0.2, "--metrics", "fd", "--num-samples", 20,
+                           "--num-real", 20)  # the timeout only so a regression fails instead of hanging
+    deleter.join()
+    assert time.monotonic() - start < 60
+    one_line_error(code, err, "the run directory (its config.yaml) is gone")
+
+
 # --- 6. user mistakes around runs: one line, exit 2 ---------------------------------------------------------------
 @pytest.mark.parametrize("what", ["preset file", "run config"])
 def test_files_that_are_not_utf8(tmp_path, finished_run, what):

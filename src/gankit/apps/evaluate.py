@@ -246,6 +246,8 @@ def _watch_should_stop(run_dir: Path, started: float, timeout: float | None, don
     if status.get("state") in ("finished", "interrupted", "failed", "paused"):
         return True
     evaluated = f"evaluated steps {sorted(done) or 'none'}; results in eval.json" if done else "nothing evaluated"
+    if not (run_dir / "config.yaml").is_file():
+        raise WatchEnded(f"{run_dir}: the run directory (its config.yaml) is gone; {evaluated}")
     if writer_gone(status):
         raise WatchEnded(f"{run_dir}: its training process (PID {status.get('pid')}) is gone while status.json says running "
                          f"at step {status.get('step')}; {evaluated}; continue it with `gankit resume {run_dir}`")
