@@ -8,7 +8,7 @@ from gankit.apps.evaluate import Evaluator, evaluate_run
 from gankit.apps.report import refresh_report
 from gankit.config import Config, replace
 from gankit.drivers import DRIVERS
-from gankit.errors import ConfigError, RunDirError
+from gankit.errors import ConfigError, GankitError, RunDirError
 from gankit.families import FAMILIES
 from gankit.files import RunLock, remove_stale_temps
 from gankit.runs.directory import check_run_dir, open_run_dir, read_run_config, write_config
@@ -103,6 +103,10 @@ def resume(run_dir: Path, steps: int | None = None, device: str | None = None, p
            until: int | None = None) -> dict:
     """Continue from the newest checkpoint; `steps` sets a new total of G iterations."""
     run_dir = Path(run_dir)
+    if _boosting_parent(run_dir) is not None:
+        parent = _boosting_parent(run_dir)  # resumed alone it would draw uniformly, not by its data weights
+        raise RunDirError(f"{run_dir}: a component of the AdaGAN run {parent}; resume that run instead "
+                          f"(`gankit resume {parent}`), which continues this component with its data weights")
     cfg = read_run_config(run_dir)
     changes = {}
     if steps is not None:
@@ -119,6 +123,17 @@ def resume(run_dir: Path, steps: int | None = None, device: str | None = None, p
         return _resume_locked(run_dir, cfg, changes, steps, progress, until)
     finally:
         lock.release()
+
+
+def _boosting_parent(run_dir: Path) -> Path | None:
+    """The AdaGAN run that `run_dir` is a component of (RUN/components/cNN), or None."""
+    folder = run_dir.resolve()
+    if folder.parent.name != "components" or not (folder.parent.parent / "config.yaml").is_file():
+        return None
+    try:
+        return folder.parent.parent if read_run_config(folder.parent.parent).family == "adagan" else None
+    except GankitError:
+        return None
 
 
 def _acquire(lock: RunLock) -> None:

@@ -123,9 +123,10 @@ def run_boosting(cfg: Config, run_dir: Path, progress: bool | None, resume: bool
         for t in range(state["completed"], cfg.boost.steps):
             iterations += boost_step(cfg, run_dir, real, state, t, progress)
         status = "finished"
-    except Interrupted:
+    except Interrupted as err:  # name the boosting run to resume, not the component folder the trainer knows
         status = "interrupted"
-        raise
+        raise Interrupted(f"component {state['completed'] + 1} of {cfg.boost.steps}: {str(err).split('; continue with:')[0]}; "
+                          f"continue with: gankit resume {run_dir}", err.exit_code - 128) from None
     finally:
         write_status(run_dir, status, state["completed"])
     strip = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((run_dir / "boost").glob("step-*.png"))]

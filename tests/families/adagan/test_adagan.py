@@ -60,3 +60,36 @@ def test_boosting_run_snapshot_plots_sample_eval_and_resume(tmp_path, capsys):
     assert summary["final_step"] == 3
     assert (out / "components" / "c00" / "generator.safetensors").read_bytes() == first
     assert json.loads((out / "boost.json").read_text())["mixture_weights"] == pytest.approx([1 / 3] * 3)
+
+
+def test_an_interrupted_component_names_the_boosting_run_and_refuses_a_resume_alone(tmp_path, monkeypatch, capsys):
+    import os
+    import signal
+
+    from gankit.train.loop import Trainer
+
+    def interrupt_at_5(trainer, logger):
+        if trainer.step == 5:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    real_init = Trainer.__init__
+
+    def with_hook(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        self.hooks.append(interrupt_at_5)
+
+    monkeypatch.setattr(Trainer, "__init__", with_hook)
+    out = tmp_path / "ada"
+    code = main(["train", "adagan_gmm10", "--out", str(out), "--set", "boost.steps=2", *QUICK])
+    assert code == 128 + signal.SIGTERM
+    assert f"component 1 of 2: interrupted by SIGTERM at step 6; checkpoint saved; continue with: gankit resume {out}\n" \
+        in capsys.readouterr().err
+    assert json.loads((out / "status.json").read_text())["state"] == "interrupted"
+    component = out / "components" / "c00"
+    assert (component / "checkpoints").is_dir()
+    assert main(["resume", str(component), "--no-progress"]) == 2  # alone it would draw uniformly: refused
+    assert f"a component of the AdaGAN run {out.resolve()}" in capsys.readouterr().err
+    monkeypatch.setattr(Trainer, "__init__", real_init)
+    assert main(["resume", str(out), "--no-progress"]) == 0  # the boosting run continues it
+    assert json.loads((out / "boost.json").read_text())["completed"] == 2
+
