@@ -165,6 +165,18 @@ def test_eval_after_train_scores_every_kept_checkpoint(capsys, tmp_path):
     results = json.loads((tmp_path / "run" / "eval.json").read_text())["results"]
     assert sorted(results, key=int) == ["2", "4"] and "fd" in results["4"]["scores"]
 
+    # stopped during that evaluation (step 2 scored, step 4 not): resume scores what is missing, trains nothing
+    data = json.loads((tmp_path / "run" / "eval.json").read_text())
+    del data["results"]["4"]
+    (tmp_path / "run" / "eval.json").write_text(json.dumps(data))
+    code, out, err = run(capsys, "resume", str(tmp_path / "run"), "--no-progress")
+    assert code == 0, err
+    assert "eval_after_train did not score steps [4]: scoring them now" in out and "step 2: kept from eval.json" in out
+    results = json.loads((tmp_path / "run" / "eval.json").read_text())["results"]
+    assert sorted(results, key=int) == ["2", "4"] and results["2"] == data["results"]["2"]
+    code, out, err = run(capsys, "resume", str(tmp_path / "run"), "--no-progress")
+    assert code == 0 and "already finished at step 4" in out, err
+
 
 def test_eval_after_train_without_inception_weights_fails_before_training(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-hub"))

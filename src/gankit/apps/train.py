@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gankit.apps.evaluate import Evaluator, evaluate_run
+from gankit.apps.evaluate import Evaluator, _read_eval_json, evaluate_run
 from gankit.apps.report import refresh_report
 from gankit.config import Config, replace
 from gankit.drivers import DRIVERS
@@ -92,6 +92,14 @@ def _after_training(cfg: Config, run_dir: Path, summary: dict) -> dict:
     return _with_report(summary)
 
 
+def _unscored_after_train(cfg: Config, run_dir: Path) -> list[int]:
+    """Kept checkpoints that eval_after_train has not written to eval.json (it was stopped half way), or []."""
+    if cfg.eval.schedule != "eval_after_train":
+        return []
+    scored = _read_eval_json(run_dir / "eval.json").get("results", {})
+    return [step for step, _ in list_states(run_dir) if str(step) not in scored]
+
+
 def _with_report(summary: dict) -> dict:
     """Train writes the run's report.html at the end (train.report; rank 0)."""
     if distributed.current().is_main:
@@ -156,10 +164,14 @@ def _resume_locked(run_dir: Path, cfg: Config, changes: dict, steps: int | None,
     if trainer.step >= trainer.total_steps:  # nothing to do, and nothing is rewritten
         note = (f"{run_dir}: already finished at step {trainer.step}; train longer with "
                 f"`gankit resume {run_dir} --steps N` (N > {trainer.step})")
+        done = {"steps": 0, "seconds": 0.0, "final_step": trainer.step, "finished": True, "it_per_s": 0.0, "note": note}
+        if unscored := on_main(_unscored_after_train, cfg, run_dir):  # the evaluation after training was cut off
+            print(f"{run_dir}: trained to step {trainer.step}; eval_after_train did not score steps {unscored}: "
+                  f"scoring them now", flush=True)
+            return _after_training(cfg, run_dir, done)
         if distributed.current().is_main:
             print(note, flush=True)
-        return {"steps": 0, "seconds": 0.0, "final_step": trainer.step, "finished": True, "it_per_s": 0.0,
-                "run_dir": str(run_dir), "note": note}
+        return done | {"run_dir": str(run_dir)}
     if changes:
         on_main(write_config, run_dir, cfg)
     return _after_training(cfg, run_dir, trainer.run(until))
