@@ -328,6 +328,19 @@ def test_watch_ends_when_the_run_directory_is_deleted(finished_run, tmp_path):
     one_line_error(code, err, "the run directory (its config.yaml) is gone")
 
 
+def test_overwrite_is_refused_while_an_evaluator_holds_the_run(finished_run, tmp_path):
+    from gankit.files import RunLock
+
+    run = copy_run(finished_run, tmp_path / "run")
+    before = sorted(p.name for p in run.iterdir())
+    with RunLock(run, ".eval.lock", activity="evaluating it"):  # as `gankit eval --watch` holds it
+        code, _, err = run_cli("train", "wgan_gp_digits", "--out", run, "--overwrite", "--steps", 2, *TINY)
+        one_line_error(code, err, "(evaluating it)")
+        assert set(before) <= {p.name for p in run.iterdir()}  # nothing wiped
+    code, _, err = run_cli("train", "wgan_gp_digits", "--out", run, "--overwrite", "--steps", 2, *TINY)
+    assert code == 0, err
+
+
 # --- 6. user mistakes around runs: one line, exit 2 ---------------------------------------------------------------
 @pytest.mark.parametrize("what", ["preset file", "run config"])
 def test_files_that_are_not_utf8(tmp_path, finished_run, what):

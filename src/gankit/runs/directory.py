@@ -52,7 +52,12 @@ def open_run_dir(out: Path, overwrite: bool, lock: RunLock) -> Path:
     except OSError as err:
         raise RunDirError(f"{out}: could not create the run directory ({os_error_reason(err)})") from None
     lock.acquire()
-    return prepare_run_dir(out, overwrite, keep=(lock.path.name,))
+    if not overwrite:
+        return prepare_run_dir(out, overwrite, keep=(lock.path.name,))
+    # an evaluator (`gankit eval --watch`) writing eval.json of the run about to be wiped: refuse, and keep its lock
+    # file (deleting it would let a second evaluator take a fresh lock beside the first)
+    with RunLock(out, EVAL_LOCK_NAME, activity="evaluating it") as evaluating:
+        return prepare_run_dir(out, overwrite, keep=(lock.path.name, evaluating.path.name))
 
 
 def write_config(run_dir: Path, cfg: Config) -> None:
