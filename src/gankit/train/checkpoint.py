@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from gankit.errors import RunDirError
 from gankit.files import atomic_write  # noqa: F401  (re-exported: checkpoints and snapshots are written with it)
@@ -143,11 +143,11 @@ def load_snapshot(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     if not path.is_file():
         raise RunDirError(f"{path}: no generator snapshot (the run has not saved a checkpoint yet)")
     try:
-        tensors = load_file(str(path))
         from safetensors import safe_open
 
-        with safe_open(str(path), framework="pt") as fh:
-            meta = {k: json.loads(v) for k, v in (fh.metadata() or {}).items()}
+        with safe_open(str(path), framework="pt") as fh:  # one open: weights and metadata of the same file, even
+            meta = {k: json.loads(v) for k, v in (fh.metadata() or {}).items()}  # if training renames a newer one over it
+            tensors = {name: fh.get_tensor(name) for name in fh.keys()}
     except (SafetensorError, OSError, ValueError) as err:
         raise RunDirError(f"{path}: unreadable snapshot ({err})") from None
     return tensors, meta
