@@ -112,6 +112,35 @@ def test_a_checkpoint_deleted_between_listing_and_loading_is_skipped(digits_run,
     assert list(json.loads((run / "eval.json").read_text())["results"]) == ["4"]
 
 
+def test_watch_scores_a_last_checkpoint_saved_just_before_the_run_ended(digits_run, tmp_path, monkeypatch, capsys):
+    """The run's end is read before the checkpoints are listed: a checkpoint and 'finished' landing between a
+    listing and the status check are still scored."""
+    import os
+    import shutil
+
+    import gankit.apps.evaluate as evaluate_module
+
+    run = tmp_path / "run"
+    shutil.copytree(digits_run, run)
+    (run / "eval.json").unlink(missing_ok=True)
+    status = json.loads((run / "status.json").read_text())
+    (run / "status.json").write_text(json.dumps({**status, "state": "running", "pid": os.getpid()}))
+    real_sources, calls = evaluate_module.generator_sources, []
+
+    def sources(run_dir, checkpoint):
+        calls.append(1)
+        listed = real_sources(run_dir, checkpoint)
+        if len(calls) <= 2:  # step 4 not saved yet; on the second listing the run saves it and ends right after
+            if len(calls) == 2:
+                (run / "status.json").write_text(json.dumps({**status, "state": "finished"}))
+            return [(step, src) for step, src in listed if step == 2]
+        return listed
+
+    monkeypatch.setattr(evaluate_module, "generator_sources", sources)
+    assert main(["eval", str(run), "--metrics", "fd", "--watch", "--poll", "0.05", "--timeout", "60", *EVAL]) == 0
+    assert sorted(json.loads((run / "eval.json").read_text())["results"], key=int) == ["2", "4"]
+
+
 def test_scores_do_not_depend_on_batch_size(digits_run):
     cfg = eval_config(read_run_config(digits_run), metrics=["fd", "fd_prc"], num_samples=50, num_real=100)
     from gankit.runs.snapshots import load_generator

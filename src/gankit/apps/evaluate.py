@@ -240,9 +240,9 @@ class WatchEnded(RunDirError):
     """`gankit eval --watch` stopped without the run finishing: its writer is gone, or --timeout passed."""
 
 
-def _watch_should_stop(run_dir: Path, started: float, timeout: float | None, done: dict) -> bool:
-    """True once the run has ended; raises WatchEnded when its writer died or the timeout passed."""
-    status = read_status(run_dir)
+def _watch_should_stop(run_dir: Path, status: dict, started: float, timeout: float | None, done: dict) -> bool:
+    """True once the run has ended (by `status`, read before the checkpoints were listed, so that a last checkpoint
+    saved just before the run ended was listed); raises WatchEnded when its writer died or the timeout passed."""
     if status.get("state") in ("finished", "interrupted", "failed", "paused"):
         return True
     evaluated = f"evaluated steps {sorted(done) or 'none'}; results in eval.json" if done else "nothing evaluated"
@@ -300,6 +300,7 @@ def _evaluate_locked(run_dir: Path, cfg: Config, checkpoint: str, device: str, i
                      kept: dict) -> dict:
     evaluator, done, started = None, {}, time.monotonic()
     while True:
+        status = read_status(run_dir) if watch else {}
         sources = [] if watch and not (run_dir / "checkpoints").is_dir() else generator_sources(run_dir, "all" if watch else checkpoint)
         todo = [(step, src) for step, src in sources if step not in done]
         for step, source in todo:
@@ -323,7 +324,7 @@ def _evaluate_locked(run_dir: Path, cfg: Config, checkpoint: str, device: str, i
                           "seconds": round(time.perf_counter() - start, 2), "training": trained}
             log(f"step {step}: " + ", ".join(f"{k} {_fmt(v['mean'])} ± {_fmt(v['std'])}" for k, v in done[step]["scores"].items()))
             write_results(run_dir, {step: done[step]}, evaluator.protocol())
-        if not watch or not todo and _watch_should_stop(run_dir, started, timeout, done):
+        if not watch or not todo and _watch_should_stop(run_dir, status, started, timeout, done):
             break
         time.sleep(poll_seconds if timeout is None else max(min(poll_seconds, timeout - (time.monotonic() - started)), 0.05))
     if evaluator is None:
