@@ -17,6 +17,7 @@ continues exactly. Backends: gloo on CPU, NCCL on CUDA (one GPU per local rank).
 """
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 
@@ -151,7 +152,9 @@ def init_from_env(device: str) -> Distributed:
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         if cuda:
             torch.cuda.set_device(local_rank)
-        dist.init_process_group("nccl" if cuda else "gloo")
+        # rank 0 scores samples (eval.every) while the others wait at a barrier: longer than NCCL's default 10 min
+        # on a big eval. A rank that dies is caught by torchrun, which stops the others, not by this timeout.
+        dist.init_process_group("nccl" if cuda else "gloo", timeout=datetime.timedelta(hours=2))
     _CURRENT = Distributed(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
     return _CURRENT
 
