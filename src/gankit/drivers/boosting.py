@@ -24,6 +24,7 @@ from gankit.runs.directory import prepare_run_dir, write_config
 from gankit.runs.snapshots import load_generator
 from gankit.train import checkpoint as ckpt
 from gankit.train.loop import Interrupted, Trainer, resolve_device
+from gankit.train.signals import StopSignals
 from gankit.train.status import write_status
 from gankit.viz import weighted_scatter_image
 
@@ -83,10 +84,11 @@ def step_data_weights(cfg: Config, run_dir: Path, real, state: dict, t: int, bet
     return weights
 
 
-def boost_step(cfg: Config, run_dir: Path, real, state: dict, t: int, progress) -> int:
+def boost_step(cfg: Config, run_dir: Path, real, state: dict, t: int, progress, check_stop=lambda where: None) -> int:
     """Train component t, update the mixture and its snapshot, evaluate and plot; returns G iterations."""
     beta = next_mixture_weight(t, cfg.boost.beta, cfg.boost.beta_constant)
     weights = step_data_weights(cfg, run_dir, real, state, t, beta)
+    check_stop(f"after the data weights of component {t + 1} (saved)")
     iterations = train_component(cfg, run_dir, t, weights, progress)["steps"]
     state["mixture_weights"] = mixture_weights_after(state["mixture_weights"], beta)
     mixture = load_mixture(cfg, real.info, run_dir, state["mixture_weights"])
@@ -119,12 +121,22 @@ def run_boosting(cfg: Config, run_dir: Path, progress: bool | None, resume: bool
     iterations = 0
     write_status(run_dir, "running", state["completed"])
     status = "failed"
+    resume_hint = f"continue with: gankit resume {run_dir}"
+
+    def check_stop(where: str) -> None:  # between the phases of boosting, where no trainer notes the signal
+        if signals.received is not None:
+            raise Interrupted(f"interrupted by {signals.name()} {where}; {resume_hint}", signals.received)
+
     try:
-        for t in range(state["completed"], cfg.boost.steps):
-            iterations += boost_step(cfg, run_dir, real, state, t, progress)
+        with StopSignals() as signals:  # a component's trainer notes its own signals while it trains
+            for t in range(state["completed"], cfg.boost.steps):
+                check_stop(f"before component {t + 1}")
+                iterations += boost_step(cfg, run_dir, real, state, t, progress, check_stop)
         status = "finished"
     except Interrupted as err:  # name the boosting run to resume, not the component folder the trainer knows
         status = "interrupted"
+        if str(err).endswith(resume_hint):
+            raise
         raise Interrupted(f"component {state['completed'] + 1} of {cfg.boost.steps}: {str(err).split('; continue with:')[0]}; "
                           f"continue with: gankit resume {run_dir}", err.exit_code - 128) from None
     finally:

@@ -93,3 +93,30 @@ def test_an_interrupted_component_names_the_boosting_run_and_refuses_a_resume_al
     assert main(["resume", str(out), "--no-progress"]) == 0  # the boosting run continues it
     assert json.loads((out / "boost.json").read_text())["completed"] == 2
 
+
+def test_a_signal_between_components_stops_with_status_interrupted(tmp_path, monkeypatch, capsys):
+    """Ctrl-C while the next component's data weights are computed (no trainer running): the weights are saved,
+    the run stops as interrupted (not failed) naming the run to resume, and resume trains the component."""
+    import os
+    import signal
+
+    import gankit.drivers.boosting as boosting
+
+    real_weights = boosting.data_weights
+
+    def weights_then_ctrl_c(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        return real_weights(*args, **kwargs)
+
+    monkeypatch.setattr(boosting, "data_weights", weights_then_ctrl_c)
+    out = tmp_path / "ada"
+    assert main(["train", "adagan_gmm10", "--out", str(out), "--set", "boost.steps=2", *QUICK]) == 128 + signal.SIGINT
+    assert f"interrupted by SIGINT after the data weights of component 2 (saved); continue with: gankit resume {out}" \
+        in capsys.readouterr().err
+    assert json.loads((out / "status.json").read_text())["state"] == "interrupted"
+    assert json.loads((out / "boost.json").read_text())["completed"] == 1
+    assert (out / "components" / "c01.weights.pt").is_file() and not (out / "components" / "c01").exists()
+    monkeypatch.setattr(boosting, "data_weights", real_weights)
+    assert main(["resume", str(out), "--no-progress"]) == 0
+    assert json.loads((out / "boost.json").read_text())["completed"] == 2
+
