@@ -364,9 +364,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
+    code = 1
     try:
         code = main()
     finally:
         if (group := sys.modules.get("gankit.train.distributed")) is not None:
-            group.shutdown()  # leave a torchrun process group cleanly
+            group.shutdown(synchronize=code == 0)  # leave a torchrun process group cleanly
     sys.exit(code)

@@ -312,9 +312,14 @@ def test_watch_ends_when_the_run_directory_is_deleted(finished_run, tmp_path):
     status = json.loads((run / "status.json").read_text())
     (run / "status.json").write_text(json.dumps({**status, "state": "running", "pid": os.getpid()}))  # a live writer
 
-    def delete_once_scored():
+    steps = {str(step) for step, _ in ckpt.list_states(run)}
+
+    def delete_once_scored():  # once every checkpoint is scored (mid-write, the write fails in one line instead)
         deadline = time.monotonic() + 60
-        while not (run / "eval.json").is_file() and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError, ValueError):
+                if set(json.loads((run / "eval.json").read_text())["results"]) >= steps:
+                    break
             time.sleep(0.05)
         shutil.rmtree(run)
 

@@ -17,6 +17,7 @@ continues exactly. Backends: gloo on CPU, NCCL on CUDA (one GPU per local rank).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 from dataclasses import dataclass
@@ -159,9 +160,16 @@ def init_from_env(device: str) -> Distributed:
     return _CURRENT
 
 
-def shutdown() -> None:
+def shutdown(synchronize: bool = False) -> None:
+    """Leave the process group. `synchronize` (every rank got here the same way, e.g. all succeeded): meet at a
+    barrier first, so no rank tears down gloo's connections while a peer still uses them (a rank then aborted at
+    exit now and then: "terminate called without an active exception"). Not after an error: a rank blocked in
+    another collective would never arrive."""
     global _CURRENT
     if dist.is_initialized():
+        if synchronize:
+            with contextlib.suppress(RuntimeError):
+                dist.barrier()
         dist.destroy_process_group()
     _CURRENT = Distributed()
 

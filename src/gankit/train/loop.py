@@ -231,14 +231,11 @@ class Trainer:
         while self.step < end:
             self.iteration()
             self.step += 1
-            # decided once per step, by every rank together: a signal landing later in this step (during the sample
-            # grid or a hook) waits for the next one, so the stop never skips the checkpoint nor splits the ranks
-            stop = self.dist.any(signals.received is not None, self.device)
-            if stop:
+            # decided once per step by all ranks: a signal landing later (sample grid, hook) waits for the next step
+            if stop := self.dist.any(signals.received is not None, self.device):
                 signals.received = signals.received or signal.SIGTERM
             logger.advance(self.step)
-            at_checkpoint = self.step % every.checkpoint_every == 0 or self.step == end or stop
-            if self.step % every.log_every == 0 or at_checkpoint:
+            if (at_checkpoint := self.step % every.checkpoint_every == 0 or self.step == end or stop) or self.step % every.log_every == 0:
                 self.flush(logger, self._last_good)
             if self.step % every.sample_every == 0 or self.step == end:
                 self.save_sample_grid(logger)
