@@ -134,12 +134,15 @@ def test_an_interrupted_trial_stops_the_study(tmp_path, monkeypatch):
     assert not list((tmp_path / "out" / "trials").glob("*/trial.json"))  # nothing recorded as a result
 
 
-def test_local_process_pool_runs_trials_in_workers(tmp_path):
+def test_local_process_pool_runs_trials_in_workers(tmp_path, capsys):
     text = TOY.replace("  optim.lr_d: [1.0e-4, 1.0e-3]\n", "")
     out = tmp_path / "out"
     result = run_study(_write(tmp_path, text), out, backend="local", workers=2)
     rows = list(csv.DictReader(open(out / "study.csv")))
     assert result["finished"] == 2 and [r["loss.name"] for r in rows] == ["non_saturating", "hinge"]  # plan order kept
+    capsys.readouterr()
+    assert run_study(_write(tmp_path, text), out, backend="local", workers=2)["finished"] == 2
+    assert capsys.readouterr().out.count("done before") == 2  # skipped in the study process, no trial process
 
 
 def _children(pid: int) -> list[int]:

@@ -170,9 +170,8 @@ def run_trial(trial: dict[str, Any], study_dir: str, threads: int | None = None)
         os.environ["OMP_NUM_THREADS"] = str(threads)
     run_dir = Path(study_dir) / "trials" / trial["id"]
     result_path = run_dir / "trial.json"
-    done = _read_trial(result_path)
-    if done.get("status") in ("finished", "diverged"):  # a divergence is a result too: running again repeats it
-        return done | {"skipped": True}
+    if done := _done_before(trial, study_dir):
+        return done
     start = time.perf_counter()
     row = {"id": trial["id"], "seed": trial["seed"], "values": trial["values"], "status": "failed", "scores": {}}
     run_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -204,6 +203,13 @@ def run_trial(trial: dict[str, Any], study_dir: str, threads: int | None = None)
         except GankitError as err:  # e.g. a full disk: the row still reaches study.csv, the trial runs again next time
             row["error"] = row.get("error") or str(err)
     return row
+
+
+def _done_before(trial: dict[str, Any], study_dir: str | Path) -> dict | None:
+    """The saved result of a trial that finished or diverged (a divergence is a result too: running again repeats
+    it), marked skipped; None if it is still to run."""
+    done = _read_trial(Path(study_dir) / "trials" / trial["id"] / "trial.json")
+    return done | {"skipped": True} if done.get("status") in ("finished", "diverged") else None
 
 
 def _read_trial(path: Path) -> dict:
@@ -254,6 +260,10 @@ def _run_processes(trials, out: Path, workers: int, log) -> list[dict]:
             while running or (queued and not stopped_by):
                 while queued and not stopped_by and len(running) < workers:
                     trial = queued.pop(0)
+                    if row := _done_before(trial, out):  # no process (and torch import) just to skip it
+                        rows_by_id[row["id"]] = row
+                        log(_progress_line(len(rows_by_id), len(trials), row))
+                        continue
                     receive, send = context.Pipe(duplex=False)
                     process = context.Process(target=_trial_process, name=f"trial {trial['id']}",
                                               args=(trial, str(out), threads, os.getpid(), stop, send))
