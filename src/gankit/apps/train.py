@@ -111,8 +111,7 @@ def resume(run_dir: Path, steps: int | None = None, device: str | None = None, p
            until: int | None = None) -> dict:
     """Continue from the newest checkpoint; `steps` sets a new total of G iterations."""
     run_dir = Path(run_dir)
-    if _boosting_parent(run_dir) is not None:
-        parent = _boosting_parent(run_dir)  # resumed alone it would draw uniformly, not by its data weights
+    if (parent := _boosting_parent(run_dir)) is not None:  # resumed alone it would draw uniformly, not by its data weights
         raise RunDirError(f"{run_dir}: a component of the AdaGAN run {parent}; resume that run instead "
                           f"(`gankit resume {parent}`), which continues this component with its data weights")
     cfg = read_run_config(run_dir)
