@@ -193,7 +193,7 @@ def write_results(run_dir: Path, results: dict[int, dict], protocol: dict) -> Pa
     """eval.json (per step: scores and the protocol they were measured under) and scores.csv (step, score, mean,
     std), merged with earlier ones: an older step keeps its own protocol. Both written atomically."""
     path = run_dir / "eval.json"
-    previous = _read_eval_json(path)
+    previous = read_eval_json(path)
     old_protocol = previous.get("protocol")  # files written before entries carried their own
     merged = {step: entry if "protocol" in entry or not isinstance(old_protocol, dict) else {**entry, "protocol": old_protocol}
               for step, entry in previous.get("results", {}).items() if isinstance(entry, dict)}
@@ -217,7 +217,7 @@ def _step_key(step: str) -> int:
         return -1
 
 
-def _read_eval_json(path: Path) -> dict:
+def read_eval_json(path: Path) -> dict:
     """An earlier eval.json, or {} when there is none; a damaged one is kept aside as eval.json.bad, not lost."""
     if not path.is_file():
         return {}
@@ -270,7 +270,7 @@ def evaluate_run(run_dir: Path, checkpoint: str = "last", device: str = "cpu", i
         if FAMILIES.get(cfg.family).score_generator is not None:  # a family scored its own way (StarGAN)
             return _score_own_way(run_dir, replace(cfg, {"eval.inception_weights": str(inception_weights)})
                                   if inception_weights else cfg, device, log)
-        kept = {} if rescore or not (watch or checkpoint == "all") else _read_eval_json(run_dir / "eval.json").get("results", {})
+        kept = {} if rescore or not (watch or checkpoint == "all") else read_eval_json(run_dir / "eval.json").get("results", {})
         return _evaluate_locked(run_dir, cfg, checkpoint, device, inception_weights, extractor, watch, poll_seconds, log,
                                 timeout, kept)
 

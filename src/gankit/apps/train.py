@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gankit.apps.evaluate import Evaluator, _read_eval_json, evaluate_run
+from gankit.apps.evaluate import Evaluator, evaluate_run, read_eval_json
 from gankit.apps.report import refresh_report
 from gankit.config import Config, replace
 from gankit.drivers import DRIVERS
@@ -96,7 +96,7 @@ def _unscored_after_train(cfg: Config, run_dir: Path) -> list[int]:
     """Kept checkpoints that eval_after_train has not written to eval.json (it was stopped half way), or []."""
     if cfg.eval.schedule != "eval_after_train":
         return []
-    scored = _read_eval_json(run_dir / "eval.json").get("results", {})
+    scored = read_eval_json(run_dir / "eval.json").get("results", {})
     return [step for step, _ in list_states(run_dir) if str(step) not in scored]
 
 
