@@ -186,6 +186,8 @@ class SSLConfig(Section):
     entropy_weight: float = Field(0.0, ge=0, description="weight of the conditional entropy of D's K-class prediction on "
                                   "the unlabelled batch, minimized by D (Grandvalet & Bengio 2005; Dai et al. 2017, Bad GAN); 0 = off")
     classifier_ema: float = Field(0.999, ge=0, lt=1, description="EMA decay of D's weights for test accuracy; 0 = off")
+    fixed_hidden_scales: bool = Field(False, description="the paper code's weight norm: D's hidden layers keep the "
+                                      "scale g they start with (1, or data_init's); only the output layer's trains")
     data_init: int = Field(0, ge=0, le=10_000, description="before training, a data-dependent init of D's and G's "
                            "weight-normed layers on this many unlabelled items and noise vectors (the paper code: 500; >= 2); 0 = off")
 

@@ -59,6 +59,8 @@ def adam_state(opt: torch.optim.Adam) -> list[tuple[Tensor, Tensor, Tensor]]:
     out = []
     for group in opt.param_groups:
         for p in group["params"]:
+            if not p.requires_grad:  # frozen (e.g. ssl.fixed_hidden_scales): eager Adam skips it too
+                continue
             state = opt.state[p]
             if not state:
                 state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
@@ -126,7 +128,7 @@ class CompiledIteration:
 
     @staticmethod
     def _param_names(module: nn.Module) -> set[str]:
-        return {k for k, _ in module.named_parameters()}
+        return {k for k, p in module.named_parameters() if p.requires_grad}
 
     def _adam(self, params: list[Tensor], grads: list[Tensor], state, lr: Tensor) -> None:
         """torch.optim.Adam's update (no weight decay, no amsgrad), in place."""

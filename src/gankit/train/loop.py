@@ -66,7 +66,7 @@ class Trainer:
         # Fused Adam: one kernel per step instead of a Python loop over tensors (CPU and CUDA).
         self.optimizers = [torch.optim.Adam(s.module.parameters(), lr=s.lr, betas=(cfg.optim.beta1, cfg.optim.beta2),
                                             eps=cfg.optim.eps, fused=True) for s in self.train_steps]
-        self._params = {name: list(m.parameters()) for name, m in self.family.modules.items()}
+        self._params = {name: [p for p in m.parameters() if p.requires_grad] for name, m in self.family.modules.items()}
         if cfg.train.compile and not self.family.supports_compile:
             raise ConfigError(f"train.compile is not supported by family '{cfg.family}'; set train.compile=false")
         self._compiled = CompiledIteration.get(self.family, self.train_steps, cfg, self.info, self.device) \

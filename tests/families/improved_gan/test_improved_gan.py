@@ -306,3 +306,26 @@ def test_card_log_line():
     line = card_line(40, {"loss_sup": 0.5, "loss_d": 1.25, "loss_g": 0.1, "acc_lab": 0.75, "loss_unl": 0.75}, 20.0, 32)
     assert line == ("[train step 40] Supervised loss 0.5000 D loss 1.2500 G loss 0.1000 Accuracy 0.7500 loss_unl 0.7500 "
                     "(0.050 sec/batch, 640.0 instances/sec)")
+
+
+def test_fixed_hidden_scales_freeze_every_hidden_g_and_train_the_output_layer(tmp_path):
+    from safetensors.torch import load_file
+
+    from gankit.apps.train import train
+
+    def classifier(steps: int, *extra: str) -> dict:
+        out = tmp_path / f"{steps}{'-'.join(extra)}"
+        train(tiny_cfg(f"train.steps={steps}", "ssl.classifier_ema=0", *extra), out, progress=False)
+        return load_file(out / "classifier.safetensors")
+
+    fixed2, fixed5 = classifier(2, "ssl.fixed_hidden_scales=true"), classifier(5, "ssl.fixed_hidden_scales=true")
+    free2, free5 = classifier(2), classifier(5)
+    hidden_g = [k for k in fixed2 if k.startswith("blocks.") and k.endswith("original0")]
+    assert len(hidden_g) == 5  # the five hidden layers of the MLP classifier
+    assert all(torch.equal(fixed2[k], fixed5[k]) for k in hidden_g)  # three more Adam steps leave them as they were
+    assert not any(torch.equal(free2[k], free5[k]) for k in hidden_g)  # without the option every one trains
+    for key in ("out.parametrizations.weight.original0", "blocks.0.0.parametrizations.weight.original1"):
+        assert not torch.equal(fixed2[key], fixed5[key])  # the output scale and every direction still train
+    info = load_dataset(tiny_cfg().data, "train").info
+    with pytest.raises(ConfigError, match="fixed_hidden_scales needs model.d_norm: weight"):
+        ImprovedGAN(tiny_cfg("ssl.fixed_hidden_scales=true", "model.d_norm=none"), info, torch.device("cpu"))

@@ -34,7 +34,7 @@ from gankit.families.improved_gan.losses import (
 )
 from gankit.models import ARCHITECTURES, Architecture
 from gankit.nn.ema import EMA
-from gankit.nn.norms import data_dependent_init
+from gankit.nn.norms import data_dependent_init, parametrize_name
 
 ARCHITECTURES.register("ssl_mlp")(Architecture(networks.mlp_generator, networks.mlp_classifier, "image", "improved_gan"))
 ARCHITECTURES.register("ssl_conv")(Architecture(networks.conv_generator, networks.conv_classifier, "image", "improved_gan"))
@@ -71,6 +71,8 @@ class ImprovedGAN(GAN):
         self.cfg, self.info, self.device, self.ssl = cfg, info, device, cfg.ssl
         self.G = build_module(cfg, info, "generator").to(device)
         self.D = build_module(cfg, info, "discriminator").to(device)
+        if self.ssl.fixed_hidden_scales:
+            self._fix_hidden_scales()
         self.modules = {"G": self.G, "D": self.D}
         self.ema = EMA(self.D, self.ssl.classifier_ema) if self.ssl.classifier_ema > 0 else None
         self.history = self._history_start() if self.ssl.historical_averaging > 0 else None
@@ -93,6 +95,15 @@ class ImprovedGAN(GAN):
         notes = self._data_init(data) if self.ssl.data_init else []
         return notes + [f"{mode}: {len(self.labelled)} labelled of {len(data)} training items (label seed {self.ssl.label_seed}); "
                 f"per class: {' '.join(f'{name}={n}' for name, n in zip(self.info.label_names, counts))}"]
+
+    def _fix_hidden_scales(self) -> None:
+        """ssl.fixed_hidden_scales: stop the gradient of every weight-normed hidden layer's g (the paper code trains
+        only the K-way output layer's scale); the optimizers skip parameters without a gradient."""
+        if self.cfg.model.d_norm != "weight":
+            raise ConfigError(f"ssl.fixed_hidden_scales needs model.d_norm: weight (got '{self.cfg.model.d_norm}')")
+        for module in self.D.blocks.modules():
+            if parametrize_name(module) == "weight_norm":
+                module.parametrizations.weight.original0.requires_grad_(False)
 
     def _history_start(self) -> list[list[Tensor]]:
         """The players' weights now: historical averaging's first average (D alone for the supervised baseline)."""
