@@ -46,6 +46,10 @@ class GAN(Family):
         self.penalty = PENALTIES.get(cfg.loss.penalty)
         self.penalty_weight = cfg.loss.penalty_weight if cfg.loss.penalty != "none" else 0.0
         self.data_range = (-1.0, 1.0) if info.kind == "image" else None  # images are scaled to [-1, 1]
+        # G's loss comes from a joint real + fake forward of D when the loss is relativistic, or when D batch-
+        # normalizes: D's batch statistics are then those of the mixed batches it is trained on (compare_gan's way),
+        # not of fakes alone, which D never sees in its own step.
+        self.g_joint = self.losses.g_needs_real or cfg.model.d_norm == "batch"
 
     @property
     def generator(self) -> nn.Module:
@@ -56,7 +60,7 @@ class GAN(Family):
 
     def steps(self) -> list[TrainStep]:
         return [TrainStep("D", self.D, self.d_step, self.cfg.optim.lr_d, repeat=self.cfg.train.n_critic),
-                TrainStep("G", self.G, self.g_step, self.cfg.optim.lr_g, uses_data=self.losses.g_needs_real)]
+                TrainStep("G", self.G, self.g_step, self.cfg.optim.lr_g, uses_data=self.g_joint)]
 
     def d_step(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         real = batch["x"]
@@ -76,10 +80,11 @@ class GAN(Family):
 
     def g_step(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         fake = self.G(self.latent(self.cfg.train.batch_size))
-        if self.losses.g_needs_real:  # relativistic: the G step also scores a fresh real batch
+        if self.g_joint:  # D also scores a fresh real batch (see __init__)
             logits = self.D(torch.cat([batch["x"], fake]))
             n = batch["x"].shape[0]
-            loss = self.losses.g_loss(logits[n:], logits[:n])
+            real_logits, fake_logits = logits[:n], logits[n:]
+            loss = self.losses.g_loss(fake_logits, real_logits) if self.losses.g_needs_real else self.losses.g_loss(fake_logits)
         else:
             loss = self.losses.g_loss(self.D(fake))
         return loss, {"loss_g": loss.detach()}
