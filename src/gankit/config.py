@@ -78,6 +78,9 @@ class ModelConfig(Section):
     g_gate_attributes: list[str] = Field(
         default_factory=list, description="stargan with g_transforms: attributes whose target labels only the transform "
                                           "gate reads (G's convolutional body does not), so only an isometry can change them")
+    g_upsample: Literal["unpool", "nearest"] = Field(
+        "unpool", description="resnet_cifar G's 2x upsampling: unpool (compare_gan's: each pixel at (2i, 2j), zeros "
+                              "elsewhere) or nearest (each pixel copied to its 2x2 block, the SN-GAN paper's)")
     d_norm: str = Field("none", description="discriminator normalization: none, batch, layer, instance, spectral, weight")
     bn_decay: float = Field(0.9, gt=0, lt=1, description="batch norm moving-average decay (PyTorch momentum = 1 - decay)")
     bn_eps: float = Field(1e-5, gt=0, description="batch norm epsilon")

@@ -4,9 +4,10 @@ import torch
 from gankit.config import ModelConfig
 from gankit.data.base import DataInfo
 from gankit.errors import ConfigError, UnknownNameError
+from gankit.families import FAMILIES  # noqa: F401  (importing the families registers their architectures)
 from gankit.models import ARCHITECTURES, build_network, get_architecture
 from gankit.models.dcgan import DCGANCritic, DCGANGenerator
-from gankit.models.resnet_cifar import ResNetDiscriminator, ResNetGenerator, unpool
+from gankit.models.resnet_cifar import ResNetDiscriminator, ResNetGenerator, nearest, unpool
 from gankit.models.sndcgan import SNDCGANDiscriminator, SNDCGANGenerator
 from gankit.nn.norms import apply_weight_norm, data_dependent_init
 
@@ -60,6 +61,19 @@ def test_unpool_inserts_zeros():
     x = torch.arange(1.0, 5.0).view(1, 1, 2, 2)
     expected = torch.tensor([[1, 0, 2, 0], [0, 0, 0, 0], [3, 0, 4, 0], [0, 0, 0, 0]], dtype=torch.float32)
     assert torch.equal(unpool(x)[0, 0], expected)
+
+
+def test_nearest_upsampling_repeats_each_pixel_over_its_block_and_the_generator_uses_the_chosen_one():
+    x = torch.arange(1.0, 5.0).view(1, 1, 2, 2)
+    expected = torch.tensor([[1, 1, 2, 2], [1, 1, 2, 2], [3, 3, 4, 4], [3, 3, 4, 4]], dtype=torch.float32)
+    assert torch.equal(nearest(x)[0, 0], expected)
+    z = torch.randn(2, 8)
+    torch.manual_seed(0)
+    a = ResNetGenerator(8, 1, 16, dim=4, upsample="unpool")
+    torch.manual_seed(0)
+    b = ResNetGenerator(8, 1, 16, dim=4, upsample="nearest")
+    assert all(blk.upsample is nearest for blk in b.blocks)
+    assert a(z).shape == b(z).shape == (2, 1, 16, 16) and not torch.allclose(a(z), b(z))  # same weights, other map
 
 
 def test_resnet_cifar_32_matches_the_reference_layout():

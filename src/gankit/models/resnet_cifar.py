@@ -7,8 +7,9 @@ ReLU -> 3x3 conv to C -> tanh. D: 4 blocks of DIM channels, the first ones halvi
 
 Block: main path norm -> ReLU -> [unpool] -> 3x3 conv -> norm -> ReLU -> 3x3 conv -> [2x2 mean pool]; the
 shortcut is always a 3x3 conv ([unpool] -> conv, or conv -> [pool]), even when the channels match. G's
-upsampling is compare_gan's "unpool": each pixel goes to (2i, 2j) and the other three positions are zero
-(not nearest-neighbour). D's first block applies its ReLU straight to the image, as the reference.
+upsampling is compare_gan's "unpool" by default: each pixel goes to (2i, 2j) and the other three positions are
+zero; `model.g_upsample: nearest` copies each pixel to its 2x2 block instead (the SN-GAN paper's).
+D's first block applies its ReLU straight to the image, as the reference.
 
 Output range: the reference G ends in a sigmoid on data in [0, 1]; gankit scales images to [-1, 1], so G
 ends in tanh — the same function up to the affine map between the ranges.
@@ -32,14 +33,23 @@ def unpool(x: torch.Tensor) -> torch.Tensor:
     return out.view(n, c, 2 * h, 2 * w)
 
 
+def nearest(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, 2H, 2W), each pixel repeated over its 2x2 block."""
+    return F.interpolate(x, scale_factor=2, mode="nearest")
+
+
+UPSAMPLES = {"unpool": unpool, "nearest": nearest}
+
+
 def conv3x3(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, padding=1)
 
 
 class ResBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, scale: str, norm: str):
+    def __init__(self, cin: int, cout: int, scale: str, norm: str, upsample: str = "unpool"):
         super().__init__()
         self.scale = scale  # 'up', 'down' or 'none'
+        self.upsample = UPSAMPLES[upsample]
         self.norm1, self.conv1 = NORMS_2D.get(norm)(cin), conv3x3(cin, cout)
         self.norm2, self.conv2 = NORMS_2D.get(norm)(cout), conv3x3(cout, cout)
         self.shortcut = conv3x3(cin, cout)
@@ -47,7 +57,7 @@ class ResBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = F.relu(self.norm1(x))
         if self.scale == "up":
-            h, x = unpool(h), unpool(x)
+            h, x = self.upsample(h), self.upsample(x)
         h = self.conv2(F.relu(self.norm2(self.conv1(h))))
         skip = self.shortcut(x)
         if self.scale == "down":
@@ -56,11 +66,12 @@ class ResBlock(nn.Module):
 
 
 class ResNetGenerator(nn.Module):
-    def __init__(self, z_dim: int, channels: int, size: int, dim: int = 256, norm: str = "batch"):
+    def __init__(self, z_dim: int, channels: int, size: int, dim: int = 256, norm: str = "batch",
+                 upsample: str = "unpool"):
         super().__init__()
         self.dim = dim
         self.fc = nn.Linear(z_dim, 4 * 4 * dim)
-        self.blocks = nn.Sequential(*[ResBlock(dim, dim, "up", norm) for _ in range(num_stages(size, "resnet_cifar"))])
+        self.blocks = nn.Sequential(*[ResBlock(dim, dim, "up", norm, upsample) for _ in range(num_stages(size, "resnet_cifar"))])
         self.norm = NORMS_2D.get(norm)(dim)
         self.out = conv3x3(dim, channels)
 
@@ -84,7 +95,7 @@ class ResNetDiscriminator(nn.Module):
 
 def resnet_generator(cfg, info: DataInfo) -> nn.Module:
     channels, size, _ = info.shape
-    return ResNetGenerator(cfg.z_dim, channels, size, cfg.g_dim, cfg.g_norm)
+    return ResNetGenerator(cfg.z_dim, channels, size, cfg.g_dim, cfg.g_norm, cfg.g_upsample)
 
 
 def resnet_discriminator(cfg, info: DataInfo) -> nn.Module:
