@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch import nn
 
 from gankit.config import ModelConfig
 from gankit.data.base import DataInfo
@@ -7,7 +8,7 @@ from gankit.errors import ConfigError, UnknownNameError
 from gankit.families import FAMILIES  # noqa: F401  (importing the families registers their architectures)
 from gankit.models import ARCHITECTURES, build_network, get_architecture
 from gankit.models.dcgan import DCGANCritic, DCGANGenerator
-from gankit.models.resnet_cifar import ResNetDiscriminator, ResNetGenerator, nearest, unpool
+from gankit.models.resnet_cifar import ResNetDiscriminator, ResNetGenerator, UpConv3x3, nearest, unpool
 from gankit.models.sndcgan import SNDCGANDiscriminator, SNDCGANGenerator
 from gankit.nn.norms import apply_weight_norm, data_dependent_init
 
@@ -72,8 +73,29 @@ def test_nearest_upsampling_repeats_each_pixel_over_its_block_and_the_generator_
     a = ResNetGenerator(8, 1, 16, dim=4, upsample="unpool")
     torch.manual_seed(0)
     b = ResNetGenerator(8, 1, 16, dim=4, upsample="nearest")
-    assert all(blk.upsample is nearest for blk in b.blocks)
+    assert all(blk.conv1.upsample == blk.shortcut.upsample == "nearest" for blk in b.blocks)
     assert a(z).shape == b(z).shape == (2, 1, 16, 16) and not torch.allclose(a(z), b(z))  # same weights, other map
+
+
+@pytest.mark.parametrize("norm", ["none", "spectral"])
+@pytest.mark.parametrize("upsample", ["unpool", "nearest"])
+def test_the_transposed_up_convolution_equals_upsampling_then_a_3x3_convolution(upsample, norm):
+    """Forward and every gradient equal those of upsample(x) -> Conv2d with the same parameters (closed form)."""
+    torch.manual_seed(0)
+    fused = apply_weight_norm(nn.Sequential(UpConv3x3(3, 5, upsample)), norm)[0]
+    plain = apply_weight_norm(nn.Sequential(nn.Conv2d(3, 5, 3, padding=1)), norm)[0]
+    plain.load_state_dict(fused.state_dict())
+    fused.eval(), plain.eval()  # spectral norm: no power iteration, so both read the same weight
+    x = torch.randn(2, 3, 4, 6, requires_grad=True)
+    y_fused = fused(x)
+    y_plain = plain({"unpool": unpool, "nearest": nearest}[upsample](x))
+    assert y_fused.shape == (2, 5, 8, 12)
+    torch.testing.assert_close(y_fused, y_plain, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(y_plain)
+    grads_fused = torch.autograd.grad(y_fused, [x, *fused.parameters()], g)
+    grads_plain = torch.autograd.grad(y_plain, [x, *plain.parameters()], g)
+    for a, b in zip(grads_fused, grads_plain):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
 def test_resnet_cifar_32_matches_the_reference_layout():
