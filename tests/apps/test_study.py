@@ -337,3 +337,32 @@ def test_summary_only_reports_a_study_in_progress(tmp_path, capsys):
     assert len(list(csv.DictReader(open(out / "study.csv")))) == 2
     assert not (trial_dirs[0] / "trial.json").exists()  # nothing trained
     assert "matched pairs" in summary and "median by `loss.name` × `optim.lr_d`" in summary
+
+
+def test_a_result_from_another_resolved_config_is_trained_again_and_left_out_of_the_summary(tmp_path, capsys):
+    """The trial id hashes the base's name, not its contents: a base file edited after a trial finished must not
+    let the old result pass as the new config's (and a result saved before the hash existed is still trusted)."""
+    base = _write(tmp_path, "base: wgan_gp_toy_8gaussians\noptim:\n  lr_g: 1.0e-4\n", "base.yaml")
+    study = _write(tmp_path, TOY.replace("base: wgan_gp_toy_8gaussians", f"base: {base}")
+                   .replace("  optim.lr_d: [1.0e-4, 1.0e-3]\n", "").replace("[non_saturating, hinge]", "[hinge]"))
+    out = tmp_path / "out"
+    assert run_study(study, out)["finished"] == 1
+    result = next((out / "trials").glob("*/trial.json"))
+    first = json.loads(result.read_text())
+    assert len(first["config_sha"]) == 12
+    assert run_study(study, out)["finished"] == 1 and "done before" in capsys.readouterr().out
+
+    base.write_text(base.read_text().replace("1.0e-4", "3.0e-4"))  # same trial id, another config
+    assert main(["study", str(study), "--out", str(out), "--summary-only"]) == 0
+    assert "0 of 1 trials have a result" in capsys.readouterr().out
+    assert run_study(study, out)["finished"] == 1
+    assert "done before" not in capsys.readouterr().out
+    again = json.loads(result.read_text())
+    assert again["config_sha"] != first["config_sha"]
+    assert "another resolved config" in (out / "trials" / f"{result.parent.name}.log").read_text()
+
+    legacy = {k: v for k, v in again.items() if k != "config_sha"}  # written before the hash was kept
+    legacy["config_sha"] = ""
+    result.write_text(json.dumps(legacy))
+    base.write_text(base.read_text().replace("3.0e-4", "5.0e-4"))
+    assert run_study(study, out)["finished"] == 1 and "done before" in capsys.readouterr().out

@@ -18,8 +18,10 @@ A study file (YAML)::
 
 Each trial is an ordinary run directory `trials/<id>/` (train, then `gankit eval` on its last checkpoint) whose
 id is derived from its overrides, so a study run again skips the trials that finished, resumes those that were
-cut off and adds the new ones. Results: `study.csv` (a row per trial), `summary.md` (a table per config and per
-value of each swept key) and `plot-<metric>.png` (box and strip plots of a metric per value of each swept key).
+cut off and adds the new ones; a result saved under another resolved config (the base preset edited since) is
+trained again, since `trial.json` keeps a hash of the whole config. Results: `study.csv` (a row per trial),
+`summary.md` (a table per config and per value of each swept key) and `plot-<metric>.png` (box and strip plots of a
+metric per value of each swept key).
 """
 from __future__ import annotations
 
@@ -143,6 +145,12 @@ def trial_id(values: dict[str, Any], seed: int, fixed: dict[str, Any]) -> str:
     return f"{slug}-s{seed}-{digest}"
 
 
+def config_sha(cfg) -> str:
+    """A hash of the whole resolved config: the trial id hashes the base preset's name, not its contents, so a
+    changed preset (or default) is caught by this one."""
+    return hashlib.sha1(json.dumps(cfg.model_dump(mode="json"), sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 def plan(spec: StudySpec, origin: str = "study") -> list[dict[str, Any]]:
     """Every trial: id, swept values, seed and the full override dict (validated against the base now, registry
     names included, so a misspelt loss in the grid stops the study before any trial runs)."""
@@ -151,12 +159,12 @@ def plan(spec: StudySpec, origin: str = "study") -> list[dict[str, Any]]:
         for seed in spec.seeds:
             overrides = {**spec.set, **values, "train.seed": seed}
             try:
-                load_checked_config(spec.base, overrides)
+                cfg = load_checked_config(spec.base, overrides)
             except ConfigError as err:
                 swept = ", ".join(f"{k}={v}" for k, v in values.items()) or "the fixed settings"
                 raise ConfigError(f"{origin}: trial with {swept}: {err}") from None
             trials.append({"id": trial_id(values, seed, {"base": spec.base, **spec.set}), "values": values, "seed": seed,
-                           "overrides": overrides, "base": spec.base})
+                           "overrides": overrides, "base": spec.base, "config_sha": config_sha(cfg)})
     return trials
 
 
@@ -170,14 +178,19 @@ def run_trial(trial: dict[str, Any], study_dir: str, threads: int | None = None)
     result_path = run_dir / "trial.json"
     if done := _done_before(trial, study_dir):
         return done
+    stale = _stale(_read_trial(result_path), trial)  # a result of another config: train again from scratch
     start = time.perf_counter()
-    row = {"id": trial["id"], "seed": trial["seed"], "values": trial["values"], "status": "failed", "scores": {}}
+    row = {"id": trial["id"], "seed": trial["seed"], "values": trial["values"], "status": "failed", "scores": {},
+           "config_sha": trial.get("config_sha")}
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     log_path = run_dir.parent / f"{trial['id']}.log"
     with open(log_path, "a") as log, contextlib.redirect_stdout(log):
         try:
             cfg = load_config(trial["base"], trial["overrides"])
-            if run_dir.is_dir() and ckpt.list_states(run_dir):
+            if stale:
+                print(f"trial {trial['id']}: its saved result came from another resolved config (the base preset or a "
+                      f"default changed since): training it again")
+            if run_dir.is_dir() and ckpt.list_states(run_dir) and not stale:
                 summary = resume(run_dir, progress=False)
             else:
                 summary = train(cfg, run_dir, overwrite=True, progress=False)
@@ -207,7 +220,13 @@ def _done_before(trial: dict[str, Any], study_dir: str | Path) -> dict | None:
     """The saved result of a trial that finished or diverged (a divergence is a result too: running again repeats
     it), marked skipped; None if it is still to run."""
     done = _read_trial(Path(study_dir) / "trials" / trial["id"] / "trial.json")
-    return done | {"skipped": True} if done.get("status") in ("finished", "diverged") else None
+    return done | {"skipped": True} if done.get("status") in ("finished", "diverged") and not _stale(done, trial) else None
+
+
+def _stale(done: dict, trial: dict) -> bool:
+    """A saved result whose resolved config differs from the trial's now (results saved before the hash was kept
+    carry none and are trusted)."""
+    return bool(done.get("config_sha")) and done["config_sha"] != trial.get("config_sha")
 
 
 def _read_trial(path: Path) -> dict:
@@ -294,7 +313,8 @@ def summarize_study(path: str | Path, out: str | Path | None = None) -> dict:
         raise RunDirError(f"{out}: no trials/ folder: not a study directory, or no trial has started "
                           f"(run `gankit study {path} --out {out}` first)")
     trials = plan(spec, str(path))
-    rows = [row for t in trials if (row := _read_trial(out / "trials" / t["id"] / "trial.json")).get("status")]
+    rows = [row for t in trials if (row := _read_trial(out / "trials" / t["id"] / "trial.json")).get("status")
+            and not _stale(row, t)]
     files = write_summary(out, spec, name, rows, pending=len(trials) - len(rows))
     return {"out": str(out), "trials": len(trials), "with_result": len(rows),
             "finished": sum(r["status"] == "finished" for r in rows), **files}
