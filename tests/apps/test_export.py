@@ -13,6 +13,7 @@ TINY_STAR = ["model.g_dim=8", "model.d_dim=8", "model.g_layers=1", "data.size=16
 RUNS = {  # name: (preset, overrides): one of each generator kind
     "dcgan": ("wgan_gp_digits", []),
     "resnet": ("compare_gan_resnet_digits", []),
+    "resnet_nearest": ("compare_gan_resnet_digits", ["model.g_upsample=nearest", "train.channels_last=true"]),
     "ssl_mlp_vbn": ("improved_gan_digits", ["model.g_norm=virtual_batch"]),
     "toy": ("wgan_gp_toy_8gaussians", []),
     "stargan": ("stargan_attrdigits", TINY_STAR),
