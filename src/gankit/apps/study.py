@@ -148,7 +148,7 @@ def trial_id(values: dict[str, Any], seed: int, fixed: dict[str, Any]) -> str:
 def config_sha(cfg) -> str:
     """A hash of the whole resolved config: the trial id hashes the base preset's name, not its contents, so a
     changed preset (or default) is caught by this one."""
-    return hashlib.sha1(json.dumps(cfg.model_dump(mode="json"), sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def plan(spec: StudySpec, origin: str = "study") -> list[dict[str, Any]]:
