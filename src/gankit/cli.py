@@ -167,8 +167,11 @@ def export(run_dir, fmt, out, tolerance) -> None:
 @click.option("--seed", type=int, help="Seed of the generated noise.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: the cores idle when it starts).")
+@click.option("--weights", type=click.Choice(["ema", "raw"]), default="ema", show_default=True,
+              help="G's EMA where the run keeps one, or G as trained (from training states; written to eval-raw.json "
+              "and scores-raw.csv).")
 def eval_command(run_dir, metrics, num_samples, num_real, reference, runs, checkpoint, watch, rescore, poll, timeout,
-                 extractor, inception_weights, seed, device, threads) -> None:
+                 extractor, inception_weights, seed, device, threads, weights) -> None:
     """Score RUN_DIR's generator(s) and write eval.json and scores.csv."""
     import torch
 
@@ -185,7 +188,7 @@ def eval_command(run_dir, metrics, num_samples, num_real, reference, runs, check
         METRICS.get(name)
     result = evaluate_run(run_dir, checkpoint, str(resolve_device(device)), str(inception_weights) if inception_weights else None,
                           extractor, watch, poll, log=click.echo, timeout=timeout, rescore=rescore, metrics=names, num_samples=num_samples,
-                          num_real=num_real, reference=reference, runs=runs, seed=seed)
+                          num_real=num_real, reference=reference, runs=runs, seed=seed, weights=weights)
     click.echo(f"wrote {result['path']}")
     from gankit.apps.report import refresh_report
 

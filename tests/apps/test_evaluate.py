@@ -127,9 +127,9 @@ def test_watch_scores_a_last_checkpoint_saved_just_before_the_run_ended(digits_r
     (run / "status.json").write_text(json.dumps({**status, "state": "running", "pid": os.getpid()}))
     real_sources, calls = evaluate_module.generator_sources, []
 
-    def sources(run_dir, checkpoint):
+    def sources(run_dir, checkpoint, weights="ema"):
         calls.append(1)
-        listed = real_sources(run_dir, checkpoint)
+        listed = real_sources(run_dir, checkpoint, weights)
         if len(calls) <= 2:  # step 4 not saved yet; on the second listing the run saves it and ends right after
             if len(calls) == 2:
                 (run / "status.json").write_text(json.dumps({**status, "state": "finished"}))
@@ -265,3 +265,36 @@ def test_fid_through_the_cli_with_a_weights_file(tmp_path, capsys):
 def test_every_metric_is_registered_with_a_description():
     assert {"fid", "kid", "is", "prc", "dc", "fd", "fd_kid", "fd_is", "fd_prc", "modes", "coverage"} <= set(METRICS.names())
     assert all(METRICS.get(n).description for n in METRICS.names())
+
+
+def test_raw_weights_are_scored_beside_the_ema_not_over_it(digits_run, tmp_path, capsys):
+    """`--weights raw` scores G as trained (training states) into eval-raw.json; eval.json keeps the EMA's scores.
+    The preset's EMA (decay warmed up to 0.3 by step 4) differs from G; with a decay of 1e-12 the two coincide."""
+    assert main(["eval", str(digits_run), "--metrics", "fd", "--checkpoint", "all", "--rescore", *EVAL]) == 0
+    ema = json.loads((digits_run / "eval.json").read_text())["results"]
+    assert main(["eval", str(digits_run), "--metrics", "fd", "--checkpoint", "all", "--weights", "raw", *EVAL]) == 0
+    raw = json.loads((digits_run / "eval-raw.json").read_text())["results"]
+    assert json.loads((digits_run / "eval.json").read_text())["results"] == ema  # untouched
+    assert set(raw) == {"2", "4"} and raw["4"]["protocol"]["weights"] == "raw" and "weights" not in ema["4"]["protocol"]
+    assert raw["4"]["scores"]["fd"]["mean"] != pytest.approx(ema["4"]["scores"]["fd"]["mean"], rel=1e-3)
+    assert {r["step"] for r in csv.DictReader(open(digits_run / "scores-raw.csv"))} == {"2", "4"}
+    capsys.readouterr()
+    assert main(["eval", str(digits_run), "--metrics", "fd", "--weights", "raw", *EVAL]) == 0  # last = newest state
+    assert "step 4: fd" in capsys.readouterr().out
+
+    near = tmp_path / "near"
+    assert main(["train", "wgan_gp_digits", "--out", str(near), "--steps", "4", *TINY, "--set", "train.ema_decay=1e-12"]) == 0
+    for weights in ("ema", "raw"):
+        assert main(["eval", str(near), "--metrics", "fd", "--checkpoint", "4", "--weights", weights, *EVAL]) == 0
+    fd = [json.loads((near / name).read_text())["results"]["4"]["scores"]["fd"]["mean"] for name in ("eval.json", "eval-raw.json")]
+    assert fd[0] == pytest.approx(fd[1], rel=1e-4)
+
+
+def test_raw_weights_of_a_run_without_an_ema_is_a_one_line_error(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "wgan_gp_digits", "--out", str(run), "--steps", "2", *TINY, "--set", "train.ema_decay=0"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--metrics", "fd", "--weights", "raw", *EVAL]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "keeps no EMA" in err[0] and str(run) in err[0]
+    assert not (run / "eval-raw.json").exists()

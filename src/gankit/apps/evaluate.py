@@ -165,12 +165,17 @@ def eval_config(cfg: Config, **changes) -> Config:
     return replace(cfg, updates) if updates else cfg
 
 
-def generator_sources(run_dir: Path, checkpoint: str) -> list[tuple[int, str]]:
-    """[(step, source)] to evaluate: the snapshot ('last'), every training state ('all'), or one step."""
-    if checkpoint == "last":
+def generator_sources(run_dir: Path, checkpoint: str, weights: str = "ema") -> list[tuple[int, str]]:
+    """[(step, source)] to evaluate: the snapshot ('last'; with raw `weights` the newest training state, since the
+    snapshot holds the EMA), every training state ('all'), or one step."""
+    if checkpoint == "last" and weights == "ema":
         _, meta = load_snapshot(run_dir / SNAPSHOT_NAME)
         return [(int(meta.get("step", -1)), str(run_dir / SNAPSHOT_NAME))]
     states = list_states(run_dir)
+    if checkpoint == "last":
+        if not states:
+            raise RunDirError(f"{run_dir}: no checkpoints in checkpoints/ to take G's raw weights from")
+        return [(states[-1][0], str(states[-1][1]))]
     if checkpoint == "all":
         if not states:
             raise RunDirError(f"{run_dir}: no checkpoints in checkpoints/ to evaluate")
@@ -189,10 +194,17 @@ def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def write_results(run_dir: Path, results: dict[int, dict], protocol: dict) -> Path:
+def result_files(weights: str = "ema") -> tuple[str, str]:
+    """Where scores go: eval.json and scores.csv; G's raw weights (`--weights raw`, a run with an EMA) beside them in
+    eval-raw.json and scores-raw.csv, so neither set overwrites the other."""
+    return ("eval.json", "scores.csv") if weights == "ema" else (f"eval-{weights}.json", f"scores-{weights}.csv")
+
+
+def write_results(run_dir: Path, results: dict[int, dict], protocol: dict, weights: str = "ema") -> Path:
     """eval.json (per step: scores and the protocol they were measured under) and scores.csv (step, score, mean,
     std), merged with earlier ones: an older step keeps its own protocol. Both written atomically."""
-    path = run_dir / "eval.json"
+    json_name, csv_name = result_files(weights)
+    path = run_dir / json_name
     previous = read_eval_json(path)
     old_protocol = previous.get("protocol")  # files written before entries carried their own
     merged = {step: entry if "protocol" in entry or not isinstance(old_protocol, dict) else {**entry, "protocol": old_protocol}
@@ -206,7 +218,7 @@ def write_results(run_dir: Path, results: dict[int, dict], protocol: dict) -> Pa
     for step, entry in ordered.items():
         for score, stats in entry.get("scores", {}).items():
             writer.writerow([step, score, stats["mean"], stats["std"], len(stats["values"])])
-    atomic_write_text(run_dir / "scores.csv", buffer.getvalue())
+    atomic_write_text(run_dir / csv_name, buffer.getvalue())
     return path
 
 
@@ -259,20 +271,30 @@ def _watch_should_stop(run_dir: Path, status: dict, started: float, timeout: flo
 
 def evaluate_run(run_dir: Path, checkpoint: str = "last", device: str = "cpu", inception_weights: str | None = None,
                  extractor: str | None = None, watch: bool = False, poll_seconds: float = 10.0, log=print,
-                 timeout: float | None = None, rescore: bool = False, **changes) -> dict:
+                 timeout: float | None = None, rescore: bool = False, weights: str = "ema", **changes) -> dict:
     """Score a run's generator(s) and write eval.json and scores.csv, holding the run's evaluation lock (one
     evaluator writing at a time; training may go on beside it). With `checkpoint="all"` or `watch`, a checkpoint that
-    eval.json already scored under the same protocol is kept, not scored again, unless `rescore`."""
+    eval.json already scored under the same protocol is kept, not scored again, unless `rescore`. `weights`: "ema"
+    (G's EMA where the run kept one) or "raw" (G as trained, to eval-raw.json / scores-raw.csv)."""
     run_dir = Path(run_dir)
+    if weights not in ("ema", "raw"):
+        raise ConfigError(f"--weights must be ema or raw, got '{weights}'")
     cfg = eval_config(read_run_config(run_dir), **changes)
+    if weights == "raw" and cfg.train.ema_decay <= 0:
+        raise ConfigError(f"{run_dir}: --weights raw, but this run keeps no EMA of G (train.ema_decay "
+                          f"{cfg.train.ema_decay:g}), so its eval.json already scores G as trained")
     with RunLock(run_dir, EVAL_LOCK_NAME, activity="evaluating it"):  # fails in one line on a read-only run directory too
         check_writable_dir(run_dir)
         if FAMILIES.get(cfg.family).score_generator is not None:  # a family scored its own way (StarGAN)
+            if weights == "raw":
+                raise ConfigError(f"{run_dir}: --weights raw is for generators scored by samples; a '{cfg.family}' run "
+                                  f"is scored from its snapshot")
             return _score_own_way(run_dir, replace(cfg, {"eval.inception_weights": str(inception_weights)})
                                   if inception_weights else cfg, device, log)
-        kept = {} if rescore or not (watch or checkpoint == "all") else read_eval_json(run_dir / "eval.json").get("results", {})
+        kept = {} if rescore or not (watch or checkpoint == "all") else \
+            read_eval_json(run_dir / result_files(weights)[0]).get("results", {})
         return _evaluate_locked(run_dir, cfg, checkpoint, device, inception_weights, extractor, watch, poll_seconds, log,
-                                timeout, kept)
+                                timeout, kept, weights)
 
 
 def _score_own_way(run_dir: Path, cfg: Config, device: str, log) -> dict:
@@ -297,19 +319,21 @@ def _same_entry(entry, source: str, protocol: dict) -> bool:
 
 def _evaluate_locked(run_dir: Path, cfg: Config, checkpoint: str, device: str, inception_weights: str | None,
                      extractor: str | None, watch: bool, poll_seconds: float, log, timeout: float | None,
-                     kept: dict) -> dict:
+                     kept: dict, weights: str = "ema") -> dict:
     evaluator, done, started = None, {}, time.monotonic()
+    json_name = result_files(weights)[0]
     while True:
         status = read_status(run_dir) if watch else {}
-        sources = [] if watch and not (run_dir / "checkpoints").is_dir() else generator_sources(run_dir, "all" if watch else checkpoint)
+        listable = not watch or (run_dir / "checkpoints").is_dir()
+        sources = generator_sources(run_dir, "all" if watch else checkpoint, weights) if listable else []
         todo = [(step, src) for step, src in sources if step not in done]
         for step, source in todo:
             try:
-                G, info, trained = load_generator_source(run_dir, source, cfg, device)
+                G, info, trained = load_generator_source(run_dir, source, cfg, device, weights)
                 evaluator = evaluator or Evaluator(cfg, info, device, inception_weights, extractor)
-                if _same_entry(previous := kept.get(str(step)), source, evaluator.protocol()):
+                if _same_entry(previous := kept.get(str(step)), source, protocol(evaluator, weights)):
                     done[step] = previous
-                    log(f"step {step}: kept from eval.json (the same checkpoint and protocol; --rescore scores it again)")
+                    log(f"step {step}: kept from {json_name} (the same checkpoint and protocol; --rescore scores it again)")
                     continue
                 classifier = load_classifier_source(run_dir, source, cfg, info, device) if "classifier" in evaluator.kinds else None
             except RunDirError:
@@ -323,13 +347,18 @@ def _evaluate_locked(run_dir: Path, cfg: Config, checkpoint: str, device: str, i
             done[step] = {"source": Path(source).name, "scores": evaluator.evaluate(G, classifier),
                           "seconds": round(time.perf_counter() - start, 2), "training": trained}
             log(f"step {step}: " + ", ".join(f"{k} {_fmt(v['mean'])} ± {_fmt(v['std'])}" for k, v in done[step]["scores"].items()))
-            write_results(run_dir, {step: done[step]}, evaluator.protocol())
+            write_results(run_dir, {step: done[step]}, protocol(evaluator, weights), weights)
         if not watch or not todo and _watch_should_stop(run_dir, status, started, timeout, done):
             break
         time.sleep(poll_seconds if timeout is None else max(min(poll_seconds, timeout - (time.monotonic() - started)), 0.05))
     if evaluator is None:
         raise RunDirError(f"{run_dir}: nothing to evaluate")
-    return {"results": done, "protocol": evaluator.protocol(), "path": str(run_dir / "eval.json")}
+    return {"results": done, "protocol": protocol(evaluator, weights), "path": str(run_dir / json_name)}
+
+
+def protocol(evaluator: Evaluator, weights: str) -> dict:
+    """The evaluator's protocol, naming G's raw weights where those were scored (EMA entries keep their old stamp)."""
+    return evaluator.protocol() if weights == "ema" else {**evaluator.protocol(), "weights": weights}
 
 
 def compare_image_sets(images1: torch.Tensor, images2: torch.Tensor | None, metrics: list[str], fd_extractor: str | None = None,

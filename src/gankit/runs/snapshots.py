@@ -8,7 +8,7 @@ import torch
 
 from gankit.config import config_from_dict
 from gankit.data.base import DataInfo
-from gankit.errors import RunDirError
+from gankit.errors import ConfigError, RunDirError
 from gankit.families import FAMILIES
 from gankit.train.checkpoint import SNAPSHOT_NAME, load_snapshot, load_state
 
@@ -32,16 +32,22 @@ def load_generator(run_dir: Path, device: torch.device | str = "cpu"):
     return G.to(device).eval(), cfg, info, meta
 
 
-def load_generator_source(run_dir: Path, source: str, cfg, device: torch.device | str = "cpu"):
+def load_generator_source(run_dir: Path, source: str, cfg, device: torch.device | str = "cpu", weights: str = "ema"):
     """(G in eval mode, DataInfo, how it was trained: {"precision", "why"} or {} for files older than that record)
-    from a snapshot (.safetensors) or a training state (.pt; EMA weights if kept)."""
+    from a snapshot (.safetensors) or a training state (.pt). `weights`: "ema" takes the EMA of G where the run kept
+    one (else G itself), "raw" takes G as trained, from a training state only (snapshots hold the EMA)."""
     if str(source).endswith(".safetensors"):
+        if weights == "raw":
+            raise ValueError("raw weights come from a training state, not from the snapshot")
         G, _, info, meta = load_generator(run_dir, device)
         return G, info, meta.get("precision") or {}
     state = load_state(Path(source))
     info = DataInfo.from_dict(state["data_info"])
     G = FAMILIES.get(cfg.family).build_generator(cfg, info)
-    weights = state["ema"]["module"] if state.get("ema") else state["modules"]["G"]
+    if weights == "raw" and not state.get("ema"):
+        raise ConfigError(f"{source}: --weights raw, but this run keeps no EMA of G (train.ema_decay 0), so its "
+                          f"eval.json already scores G as trained")
+    weights = state["ema"]["module"] if state.get("ema") and weights == "ema" else state["modules"]["G"]
     try:
         G.load_state_dict(weights)
     except RuntimeError as err:
