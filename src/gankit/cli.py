@@ -36,8 +36,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """Train and evaluate GANs: WGAN-GP, compare_gan, Improved-GAN, StarGAN, AdaGAN."""
     # commands that generate or score many samples in large batches: glibc page-faults each large tensor in again
     # (1.6x on a 10k-sample evaluation); training measured no change, so it keeps glibc's defaults (gankit.memory)
-    memory = keep_freed_memory() if ctx.invoked_subcommand in ("eval", "sample", "metrics", "translate") else "glibc defaults"
-    ctx.obj = {"debug": debug, "memory": memory}
+    if ctx.invoked_subcommand in ("eval", "sample", "metrics", "translate"):
+        keep_freed_memory()
+    ctx.obj = {"debug": debug}
 
 
 @cli.command()

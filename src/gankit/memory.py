@@ -8,8 +8,8 @@ With mmap off and no trimming, freed blocks are reused from the heap: 0.23 M fau
 scores. Training steps at these presets' batch sizes allocate less and measured no change either way, so only the
 commands that generate or score in large batches (`gankit eval`, `sample`, `metrics`, `translate`) set it.
 
-The cost: the process keeps its peak heap until it exits, and aligned blocks of different sizes fragment it (about
-peak RSS 0.95 GB became 1.0-1.5 GB for that evaluation). `GANKIT_MALLOC=system` leaves glibc's defaults alone.
+The cost: the process keeps its peak heap until it exits, and aligned blocks of different sizes fragment it (that
+evaluation's peak RSS went from 0.95 GB to 1.0-1.5 GB). `GANKIT_MALLOC=system` leaves glibc's defaults alone.
 """
 from __future__ import annotations
 

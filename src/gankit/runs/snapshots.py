@@ -8,7 +8,7 @@ import torch
 
 from gankit.config import config_from_dict
 from gankit.data.base import DataInfo
-from gankit.errors import ConfigError, RunDirError
+from gankit.errors import RunDirError
 from gankit.families import FAMILIES
 from gankit.train.checkpoint import SNAPSHOT_NAME, load_snapshot, load_state
 
@@ -44,9 +44,6 @@ def load_generator_source(run_dir: Path, source: str, cfg, device: torch.device 
     state = load_state(Path(source))
     info = DataInfo.from_dict(state["data_info"])
     G = FAMILIES.get(cfg.family).build_generator(cfg, info)
-    if weights == "raw" and not state.get("ema"):
-        raise ConfigError(f"{source}: --weights raw, but this run keeps no EMA of G (train.ema_decay 0), so its "
-                          f"eval.json already scores G as trained")
     weights = state["ema"]["module"] if state.get("ema") and weights == "ema" else state["modules"]["G"]
     try:
         G.load_state_dict(weights)
