@@ -303,7 +303,8 @@ def bench(preset, device, steps, repeats, warmup, data, threads, overrides, json
 @click.option("--address", help="Ray cluster address (default: start a local Ray instance).")
 @click.option("--dry-run", is_flag=True, help="List the trials and exit.")
 @click.option("--summary-only", is_flag=True,
-              help="Train nothing: write study.csv, summary.md and the plots from the trials with a result so far.")
+              help="Train nothing: write study.csv, summary.md, the plots and report.html from the trials with a result "
+                   "so far.")
 def study(study_file, out, backend, workers, address, dry_run, summary_only) -> None:
     """Run every trial of STUDY_FILE (grid/random over config keys x seeds), skipping finished ones, and
     write study.csv, summary.md and a plot per metric."""
@@ -313,7 +314,7 @@ def study(study_file, out, backend, workers, address, dry_run, summary_only) -> 
         result = summarize_study(study_file, out)
         plots = f", plots {', '.join(result['plots'])}" if result["plots"] else ""
         click.echo(f"{result['with_result']} of {result['trials']} trials have a result ({result['finished']} "
-                   f"finished); summary {result['summary']}, table {result['csv']}{plots}")
+                   f"finished); summary {result['summary']}, table {result['csv']}{plots}; report {result['report']}")
         return
     if dry_run:
         for trial in plan(load_study(study_file), str(study_file)):

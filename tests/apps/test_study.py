@@ -337,6 +337,8 @@ def test_summary_only_reports_a_study_in_progress(tmp_path, capsys):
     assert len(list(csv.DictReader(open(out / "study.csv")))) == 2
     assert not (trial_dirs[0] / "trial.json").exists()  # nothing trained
     assert "matched pairs" in summary and "median by `loss.name` × `optim.lr_d`" in summary
+    page = (out / "report.html").read_text()  # the study's page is refreshed too, from the same two results
+    assert "4 trials, 2 finished, 2 not run yet" in page and page.count("data:image/png;base64,") >= 1
 
 
 def test_a_result_from_another_resolved_config_is_trained_again_and_left_out_of_the_summary(tmp_path, capsys):

@@ -303,9 +303,9 @@ def run_study(path: str | Path, out: str | Path | None = None, backend: str = "l
 
 
 def summarize_study(path: str | Path, out: str | Path | None = None) -> dict:
-    """Write study.csv, summary.md and the plots from the trials that have a result so far, training nothing (a study
-    still running, or cut off, can be looked at); the study's own lock is not taken: only the summary files are
-    written, each atomically."""
+    """Write study.csv, summary.md, the plots and report.html from the trials that have a result so far, training
+    nothing (a study still running, or cut off, can be looked at); the study's own lock is not taken: only these
+    files are written, each atomically."""
     spec = load_study(path)
     name = spec.name or Path(path).stem
     out = Path(out) if out else Path("runs") / f"study-{name}"
@@ -316,6 +316,7 @@ def summarize_study(path: str | Path, out: str | Path | None = None) -> dict:
     rows = [row for t in trials if (row := _read_trial(out / "trials" / t["id"] / "trial.json")).get("status")
             and not _stale(row, t)]
     files = write_summary(out, spec, name, rows, pending=len(trials) - len(rows))
+    files["report"] = str(write_report(out))  # the study's page, refreshed with them
     return {"out": str(out), "trials": len(trials), "with_result": len(rows),
             "finished": sum(r["status"] == "finished" for r in rows), **files}
 
