@@ -346,6 +346,49 @@ def test_overwrite_is_refused_while_an_evaluator_holds_the_run(finished_run, tmp
     assert code == 0, err
 
 
+def test_overwrite_removes_only_a_gankit_run(finished_run, tmp_path):
+    """--overwrite empties a folder only if it is a gankit run and nothing else: a folder that merely has a
+    config.yaml, or a run the user put their own files into, stays as it was."""
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "config.yaml").write_text("lr: 0.1\n")
+    (project / "thesis.txt").write_text("years of work")
+    code, _, err = run_cli("train", "wgan_gp_digits", "--out", project, "--overwrite", "--steps", 2, *TINY)
+    one_line_error(code, err, "not a gankit run's config (no family and train sections)")
+    assert (project / "thesis.txt").read_text() == "years of work" and (project / "src").is_dir()
+
+    run = copy_run(finished_run, tmp_path / "run")
+    (run / "notes.txt").write_text("lr too high?")
+    before = sorted(p.name for p in run.iterdir())
+    code, _, err = run_cli("train", "wgan_gp_digits", "--out", run, "--overwrite", "--steps", 2, *TINY)
+    one_line_error(code, err, "--overwrite would delete what gankit did not write there (notes.txt)")
+    assert sorted(p.name for p in run.iterdir()) == before
+    (run / "notes.txt").unlink()
+    (run / ".eval.json.123.abcd1234.tmp").write_text("{")  # a killed writer's temporary file is the run's own
+    code, _, err = run_cli("train", "wgan_gp_digits", "--out", run, "--overwrite", "--steps", 2, *TINY)
+    assert code == 0, err
+    assert not (run / ".eval.json.123.abcd1234.tmp").exists() and (run / "checkpoints" / "state-0000002.pt").exists()
+
+
+def test_a_bad_adagan_config_leaves_the_run_it_would_replace(tmp_path):
+    """AdaGAN trains through a driver, outside the loop: its config is checked (device, data, models) before
+    --overwrite empties the old run, and before resume writes a new --device into it."""
+    quick = ["--no-progress", "--set", "boost.steps=1", "--steps", "3", "--set", "data.num_train=256",
+             "--set", "boost.classifier_epochs=1", "--set", "train.checkpoint_every=10", "--set", "train.report=false"]
+    run = tmp_path / "ada"
+    code, _, err = run_cli("train", "adagan_gmm10", "--out", run, *quick)
+    assert code == 0, err
+    before = {p.relative_to(run): p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()}
+    code, _, err = run_cli("train", "adagan_gmm10", "--out", run, "--overwrite", *quick,
+                           "--set", "data.name=mnist", "--set", f"data.root={tmp_path / 'nowhere'}")
+    one_line_error(code, err, "nowhere")
+    assert {p.relative_to(run): p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()} == before
+    if not torch.cuda.is_available():
+        config = (run / "config.yaml").read_text()
+        one_line_error(*run_cli("resume", run, "--device", "cuda")[::2], "cuda")
+        assert (run / "config.yaml").read_text() == config
+
+
 # --- 6. user mistakes around runs: one line, exit 2 ---------------------------------------------------------------
 @pytest.mark.parametrize("what", ["preset file", "run config"])
 def test_files_that_are_not_utf8(tmp_path, finished_run, what):

@@ -68,9 +68,10 @@ def train(cfg: Config, out: Path, overwrite: bool = False, progress: bool | None
     lock = RunLock(out)
     try:
         if driver := _driver(cfg):
+            driver.check(cfg, out)  # a user error leaves the old run (and no new directory) behind
             run_dir = open_run_dir(out, overwrite, lock)
             write_config(run_dir, cfg)
-            return _with_report(driver(cfg, run_dir, progress) | {"run_dir": str(run_dir)})
+            return _with_report(driver.run(cfg, run_dir, progress) | {"run_dir": str(run_dir)})
         trainer = make_trainer(cfg, out, progress)  # data and models first: a user error leaves no run directory behind
         run_dir = on_main(open_run_dir, out, overwrite, lock)
         on_main(write_config, run_dir, cfg)
@@ -151,8 +152,9 @@ def _acquire(lock: RunLock) -> None:
 def _resume_locked(run_dir: Path, cfg: Config, changes: dict, steps: int | None, progress, until: int | None) -> dict:
     if driver := _driver(cfg):
         if changes:
+            driver.check(cfg, run_dir)  # a --device or --steps the run cannot take must not be written into it
             write_config(run_dir, cfg)
-        return _with_report(driver(cfg, run_dir, progress, resume=True) | {"run_dir": str(run_dir)})
+        return _with_report(driver.run(cfg, run_dir, progress, resume=True) | {"run_dir": str(run_dir)})
     trainer = make_trainer(cfg, run_dir, progress)
     if list_states(run_dir):
         trainer.resume()

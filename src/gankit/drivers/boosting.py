@@ -113,6 +113,13 @@ def boost_step(cfg: Config, run_dir: Path, real, state: dict, t: int, progress, 
     return iterations
 
 
+def check_boosting(cfg: Config, run_dir: Path) -> None:
+    """Build what boosting builds first (the device, the data, the first component's trainer) and write nothing: a
+    mistake in the config fails here, before `train --overwrite` empties the old run or `resume` rewrites its config."""
+    resolve_device(cfg.train.device)
+    Trainer(component_config(cfg, 0), Path(run_dir) / "components" / "c00", progress=False)
+
+
 def run_boosting(cfg: Config, run_dir: Path, progress: bool | None, resume: bool = False) -> dict:
     start = time.perf_counter()
     resolve_device(cfg.train.device)

@@ -16,6 +16,15 @@ LOCK_NAME, EVAL_LOCK_NAME = ".lock", ".eval.lock"  # held by train/resume; by ev
 LOCK_NAMES = (LOCK_NAME, EVAL_LOCK_NAME)
 
 
+# what a run (of any family, a study trial, an export beside its snapshot) writes into its directory: --overwrite
+# removes only a folder made of these, so a user's own file (or a folder that merely has a config.yaml) is never lost
+RUN_NAMES = frozenset({CONFIG_NAME, *LOCK_NAMES, "metrics.jsonl", "log.txt", "tb", "samples", "checkpoints",
+                       "generator.safetensors", "status.json", "eval.json", "eval-raw.json", "scores.csv",
+                       "scores-raw.csv", "report.html", "trial.json", "boost", "boost.json", "components",
+                       "generator.onnx", "generator.onnx.json", "generator.torchscript.pt",
+                       "generator.torchscript.pt.json"})
+
+
 def check_run_dir(out: Path, overwrite: bool = False) -> None:
     """Raise unless `out` is free for a new run (or an old run that `overwrite` may replace)."""
     out = check_output_path(out, "folder")
@@ -25,6 +34,25 @@ def check_run_dir(out: Path, overwrite: bool = False) -> None:
         if not overwrite:
             raise RunDirError(f"{out}: already holds a run; continue it with `gankit resume {out}`, "
                               "or pass --overwrite to start over")
+        _check_replaceable(out)
+
+
+def _check_replaceable(out: Path) -> None:
+    """--overwrite empties `out`: only when its config.yaml is a gankit run's and it holds nothing but a run's files
+    (temporary files of a killed writer, `.NAME.PID.RANDOM.tmp`, included)."""
+    try:
+        data = load_yaml(read_text(out / CONFIG_NAME, "config file"), str(out / CONFIG_NAME))
+    except ConfigError as err:
+        raise RunDirError(f"{err}; --overwrite replaces only a gankit run: choose another --out") from None
+    if not isinstance(data, dict) or not {"family", "train"} <= data.keys():
+        raise RunDirError(f"{out / CONFIG_NAME}: not a gankit run's config (no family and train sections); "
+                          "--overwrite replaces only a gankit run: choose another --out")
+    foreign = sorted(child.name for child in out.iterdir()
+                     if child.name not in RUN_NAMES and not (child.name.startswith(".") and child.name.endswith(".tmp")))
+    if foreign:
+        listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise RunDirError(f"{out}: --overwrite would delete what gankit did not write there ({listed}); "
+                          "move it out or choose another --out")
 
 
 def prepare_run_dir(out: Path, overwrite: bool = False, keep: tuple[str, ...] = ()) -> Path:
