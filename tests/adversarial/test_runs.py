@@ -389,6 +389,30 @@ def test_a_bad_adagan_config_leaves_the_run_it_would_replace(tmp_path):
         assert (run / "config.yaml").read_text() == config
 
 
+def test_a_snapshot_from_another_run_or_with_non_finite_weights_is_refused(finished_run, tmp_path):
+    """generator.safetensors carries its own config: one copied in from another run used to be sampled and exported
+    as this run's (and crashed eval); NaN weights gave black samples and a LinAlgError traceback."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    other = copy_run(finished_run, tmp_path / "other")
+    (other / "config.yaml").write_text((other / "config.yaml").read_text().replace("g_dim: 8", "g_dim: 16"))
+    for args in (["sample", other, "--num", 4, "--out", tmp_path / "s.npz"], ["eval", other, "--num-samples", 20],
+                 ["export", other, "--format", "torchscript"]):
+        one_line_error(*run_cli(*args)[::2], "not this run's generator (its model differs from")
+    assert not (tmp_path / "s.npz").exists() and not (other / "generator.torchscript.pt").exists()
+
+    run = copy_run(finished_run, tmp_path / "nan")
+    path = run / "generator.safetensors"
+    with safe_open(str(path), "pt") as fh:
+        tensors, meta = {k: fh.get_tensor(k) for k in fh.keys()}, fh.metadata()
+    name = next(k for k, t in tensors.items() if t.is_floating_point() and t.numel() > 1)
+    tensors[name].view(-1)[0] = float("nan")
+    save_file(tensors, str(path), metadata=meta)
+    for args in (["sample", run, "--num", 4, "--out", tmp_path / "n.npz"], ["eval", run, "--num-samples", 20]):
+        one_line_error(*run_cli(*args)[::2], f"holds non-finite weights ({name})")
+
+
 # --- 6. user mistakes around runs: one line, exit 2 ---------------------------------------------------------------
 @pytest.mark.parametrize("what", ["preset file", "run config"])
 def test_files_that_are_not_utf8(tmp_path, finished_run, what):

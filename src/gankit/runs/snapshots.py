@@ -10,6 +10,7 @@ from gankit.config import config_from_dict
 from gankit.data.base import DataInfo
 from gankit.errors import RunDirError
 from gankit.families import FAMILIES
+from gankit.runs.directory import CONFIG_NAME, read_run_config
 from gankit.train.checkpoint import SNAPSHOT_NAME, load_snapshot, load_state
 
 
@@ -22,6 +23,11 @@ def load_generator(run_dir: Path, device: torch.device | str = "cpu"):
     if "config" not in meta or "data_info" not in meta:
         raise RunDirError(f"{run_dir / SNAPSHOT_NAME}: not a gankit snapshot (no config metadata)")
     cfg = config_from_dict(meta["config"], str(run_dir / SNAPSHOT_NAME))
+    _check_belongs_to_run(run_dir, cfg)
+    bad = sorted(name for name, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all()))
+    if bad:
+        raise RunDirError(f"{run_dir / SNAPSHOT_NAME}: holds non-finite weights ({', '.join(bad[:3])}"
+                          f"{' ...' if len(bad) > 3 else ''}); damaged, or saved from a diverged G")
     info = DataInfo.from_dict(meta["data_info"])
     family = FAMILIES.get(cfg.family)
     G = family.build_generator(cfg, info)
@@ -30,6 +36,22 @@ def load_generator(run_dir: Path, device: torch.device | str = "cpu"):
     except RuntimeError as err:
         raise RunDirError(f"{run_dir / SNAPSHOT_NAME}: weights do not fit the configured generator ({str(err).splitlines()[0]})") from None
     return G.to(device).eval(), cfg, info, meta
+
+
+def _check_belongs_to_run(run_dir: Path, snapshot_cfg) -> None:
+    """The snapshot carries its own config; where the run's config.yaml is there too, both must name the same family,
+    model and data (a snapshot copied in from another run would otherwise be sampled, scored and exported as this
+    run's). Training settings may differ: resume rewrites them."""
+    if not (run_dir / CONFIG_NAME).is_file():
+        return
+    run_cfg = read_run_config(run_dir).to_dict()
+    mine = snapshot_cfg.to_dict()
+    shape = ("name", "size", "channels", "attributes", "distribution", "modes")  # not root: data may move
+    for key, here, there in [("family", mine["family"], run_cfg["family"]), ("model", mine["model"], run_cfg["model"]),
+                             *((f"data.{k}", mine["data"].get(k), run_cfg["data"].get(k)) for k in shape)]:
+        if here != there:
+            raise RunDirError(f"{run_dir / SNAPSHOT_NAME}: not this run's generator (its {key} differs from "
+                              f"{run_dir / CONFIG_NAME}); copied from another run?")
 
 
 def load_generator_source(run_dir: Path, source: str, cfg, device: torch.device | str = "cpu", weights: str = "ema"):
