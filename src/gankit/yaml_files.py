@@ -46,12 +46,33 @@ def _expanded_size(data: Any, origin: str) -> int:
         raise ConfigError(f"{origin}: the YAML is nested too deeply") from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a key written twice in one mapping (YAML keeps the last silently: a second `train:`
+    section would drop the first one's settings). Keys merged in with `<<: *alias` may still be overridden."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark)
+                except TypeError:  # an unhashable key: the base constructor says so
+                    continue
+                if first is not key_node.start_mark:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key '{key}' (first at line {first.line + 1})", key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
 def load_yaml(text: str, origin: str) -> dict[str, Any]:
     """A YAML mapping (or {} for an empty document), parsed safely: no Python objects, no alias bombs, no cycles."""
     if len(text) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{origin}: {len(text):,} characters is too large for a config file (at most {MAX_CONFIG_BYTES:,})")
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no Python objects
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gankit.apps.evaluate import evaluate_run
 from gankit.apps.report import refresh_report, write_report
@@ -68,6 +68,12 @@ class RandomSpec(_Strict):
             if len(dist) != 1 or next(iter(dist)) not in ("uniform", "log_uniform", "choice", "int_uniform"):
                 raise ValueError(f"random.params.{key}: give one of uniform, log_uniform, int_uniform, choice")
             kind, values = next(iter(dist.items()))
+            if kind != "choice" and not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                            and math.isfinite(v) for v in values):
+                hint = " (YAML reads 1.0e30 as text: write 1.0e+30)" if any(isinstance(v, str) for v in values) else ""
+                raise ValueError(f"{key}.{kind}: expected two finite numbers [low, high], got {values}{hint}")
+            if kind == "int_uniform" and not all(float(v).is_integer() for v in values):
+                raise ValueError(f"{key}.int_uniform: expected two whole numbers [low, high], got {values}")
             if kind != "choice" and (len(values) != 2 or values[0] > values[1]):
                 raise ValueError(f"random.params.{key}.{kind}: expected [low, high] with low <= high")
             if kind == "log_uniform" and values[0] <= 0:
@@ -92,7 +98,30 @@ class StudySpec(_Strict):
         for key, values in grid.items():
             if not values:
                 raise ValueError(f"grid.{key}: expected at least one value")
+            if len({json.dumps(v, sort_keys=True, default=str) for v in values}) != len(values):
+                raise ValueError(f"grid.{key}: a value is listed twice ({values}); the trials would repeat")
         return grid
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, seeds):
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"a seed is listed twice ({seeds}); the trials would repeat")
+        return seeds
+
+    @model_validator(mode="after")
+    def _each_key_once(self):
+        """A key is fixed (set), swept on the grid or drawn (random), never two of these: the later one would win
+        silently. train.seed comes from `seeds` alone."""
+        places = {"set": set(self.set), "grid": set(self.grid),
+                  "random.params": set(self.random.params) if self.random else set()}
+        for where, keys in places.items():
+            if "train.seed" in keys:
+                raise ValueError(f"{where}.train.seed: a study's seeds are listed under `seeds:`, not swept or fixed")
+        for (a, keys_a), (b, keys_b) in itertools.combinations(places.items(), 2):
+            if both := sorted(keys_a & keys_b):
+                raise ValueError(f"{both[0]}: given in both {a} and {b}; keep it in one")
+        return self
 
 
 def load_study(path: str | Path) -> StudySpec:
