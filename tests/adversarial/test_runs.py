@@ -413,6 +413,28 @@ def test_a_snapshot_from_another_run_or_with_non_finite_weights_is_refused(finis
         one_line_error(*run_cli(*args)[::2], f"holds non-finite weights ({name})")
 
 
+def test_outputs_never_overwrite_the_runs_own_files(finished_run, tmp_path):
+    """export / report / sample / translate --out pointed into the run used to replace its config.yaml or a
+    training grid (exit 0, and the run could not be resumed); the run's own report and export names stay allowed."""
+    run = copy_run(finished_run, tmp_path / "run")
+    before = {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file() and not p.name.startswith(".")}
+    for args, fragment in [
+            (["export", run, "--format", "torchscript", "--out", run / "config.yaml"], "the run's own config.yaml"),
+            (["report", run, "--out", run / "generator.safetensors"], "the run's own generator.safetensors"),
+            (["sample", run, "--num", 4, "--out", run / "samples" / "step-0000003.png"], "the run's own samples"),
+            (["sample", run, "--num", 4, "--out", run], "is the run directory itself"),
+            (["translate", run, "--split", "test", "--out", run / "checkpoints" / "x.png"], "the run's own checkpoints"),
+            (["export", run, "--format", "torchscript", "--tolerance", "nan"], "--tolerance nan: expected a finite"),
+            (["export", run, "--format", "torchscript", "--tolerance", "-1"], "--tolerance -1.0: expected a finite")]:
+        one_line_error(*run_cli(*args)[::2], fragment)
+    assert {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file() and not p.name.startswith(".")} == before
+    for args in (["report", run, "--out", run / "report.html"], ["export", run, "--format", "torchscript"],
+                 ["sample", run, "--num", 4, "--out", run / "more" / "grid.png"]):
+        code, _, err = run_cli(*args)
+        assert code == 0, err
+    assert (run / "generator.torchscript.pt").is_file() and (run / "more" / "grid.png").is_file()
+
+
 # --- 6. user mistakes around runs: one line, exit 2 ---------------------------------------------------------------
 @pytest.mark.parametrize("what", ["preset file", "run config"])
 def test_files_that_are_not_utf8(tmp_path, finished_run, what):

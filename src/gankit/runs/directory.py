@@ -55,6 +55,21 @@ def _check_replaceable(out: Path) -> None:
                           "move it out or choose another --out")
 
 
+def check_out_beside_run(out: Path | None, run_dir: Path, allowed: tuple[str, ...] = (), what: str = "--out") -> None:
+    """Refuse an output path that would overwrite what the run owns (its config, snapshot, checkpoints, sample grids,
+    scores...) or the run directory itself; `allowed`: the run's own names this command writes (report.html)."""
+    if out is None:
+        return
+    try:
+        inside = Path(out).resolve().relative_to(Path(run_dir).resolve())
+    except (ValueError, OSError):
+        return
+    if not inside.parts:
+        raise RunDirError(f"{what} {out}: is the run directory itself; give a file or folder outside its own files")
+    if inside.parts[0] in RUN_NAMES and inside.parts[0] not in allowed:
+        raise RunDirError(f"{what} {out}: would overwrite the run's own {inside.parts[0]}; choose another path")
+
+
 def prepare_run_dir(out: Path, overwrite: bool = False, keep: tuple[str, ...] = ()) -> Path:
     """An empty run directory at `out` (an old run in it removed when `overwrite`), but for the names in `keep`
     (the lock file of the process that prepares it)."""
