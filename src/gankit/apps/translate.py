@@ -36,6 +36,9 @@ def translate_images(run_dir: Path, out: Path, input_path: Path | None = None, s
         raise ConfigError("give exactly one of --input and --split")
     if split is not None:
         data = load_dataset(cfg.data, split)
+        if len(data) == 0:
+            raise ConfigError(f"--split {split}: the {cfg.data.name} {split} split of {cfg.data.root or 'the default data'} "
+                              "is empty (for CelebA: list_eval_partition.txt names no image of it); nothing to translate")
         batch = data.get(torch.arange(min(num, len(data))))
         x, c_org = batch["x"], batch["y"]
     else:

@@ -430,3 +430,24 @@ def test_attr_digits_eval_scores_model_identity_and_exact_render(tmp_path, capsy
     assert 0 <= model["all_correct"]["mean"] <= 1 and model["l1_exact"]["mean"] > 0
     per_target = [model[f"digit_kept_{name}"]["mean"] for name in ATTRIBUTES]  # the overall figure is their mean
     assert model["digit_kept"]["mean"] == pytest.approx(sum(per_target) / len(per_target))
+
+
+def test_translate_an_empty_test_split_is_an_error_not_an_empty_grid(tmp_path, capsys):
+    """A CelebA folder whose list_eval_partition.txt names no test image: translate used to write a grid of headers
+    only and exit 0."""
+    from formats import write_celeba
+    from gankit.cli import main
+
+    root = write_celeba(tmp_path / "celeba", partition=True)
+    partition = root / "list_eval_partition.txt"
+    partition.write_text(partition.read_text().replace(" 2\n", " 0\n"))
+    run = tmp_path / "run"
+    assert main(["train", "stargan_celeba", "--steps", "2", "--out", str(run), "--no-progress", "--set", f"data.root={root}",
+                 "--set", "data.size=16", "--set", "model.g_dim=8", "--set", "model.d_dim=8", "--set", "model.g_layers=1",
+                 "--set", "model.d_layers=3", "--set", "train.batch_size=4", "--set", "train.n_critic=1",
+                 "--set", "train.report=false", "--set", "stargan.grid_rows=2"]) == 0
+    capsys.readouterr()
+    assert main(["translate", str(run), "--split", "test", "--num", "2", "--out", str(tmp_path / "t.png")]) == 2
+    err = capsys.readouterr().err
+    assert "--split test: the celeba test split" in err and "is empty" in err and err.count("\n") == 1
+    assert not (tmp_path / "t.png").exists()
