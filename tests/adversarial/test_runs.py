@@ -435,6 +435,22 @@ def test_outputs_never_overwrite_the_runs_own_files(finished_run, tmp_path):
     assert (run / "generator.torchscript.pt").is_file() and (run / "more" / "grid.png").is_file()
 
 
+def test_a_renamed_checkpoint_is_not_taken_for_the_step_its_name_says(finished_run, tmp_path):
+    """state-0000002.pt renamed to a later step: resume used to restart from step-2 weights as the newest state and
+    prune the real newest one; the step inside the file now has to match its name."""
+    run = copy_run(finished_run, tmp_path / "run")
+    (newest_step, _), *_ = reversed(ckpt.list_states(run))
+    first_step, first = ckpt.list_states(run)[0]
+    renamed = ckpt.state_path(run, newest_step + 10)
+    first.rename(renamed)
+    with pytest.raises(ckpt.BadCheckpoint, match=f"holds step {first_step}, not the step its name says"):
+        ckpt.load_state(renamed)
+    code, out, err = run_cli("resume", run, "--steps", newest_step + 2)
+    assert code == 0, err
+    assert f"resumed from state-{newest_step:07d}.pt at step {newest_step}" in out
+    assert renamed.with_name(renamed.name + ".bad").exists()
+
+
 # --- 6. user mistakes around runs: one line, exit 2 ---------------------------------------------------------------
 @pytest.mark.parametrize("what", ["preset file", "run config"])
 def test_files_that_are_not_utf8(tmp_path, finished_run, what):

@@ -102,7 +102,7 @@ def load_state(path: Path) -> dict[str, Any]:
     """A verified training state; BadCheckpoint (a RunDirError) when truncated, corrupted or unsafe."""
     payload = _verified_payload(path)
     try:
-        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:  # weights_only refuses any global outside tensors and plain containers
         found = re.search(r"(?:unsupported|Unsupported global:) GLOBAL ([\w.]+)", str(err))  # torch's long message names the culprit
         what = f"'{found.group(1)}'" if found else str(err).split("\n")[0][:160]
@@ -110,6 +110,11 @@ def load_state(path: Path) -> dict[str, Any]:
     except Exception as err:  # torch raises many types for bad zips (RuntimeError, EOFError, ValueError)
         raise BadCheckpoint(f"{path}: truncated or not a gankit checkpoint ({type(err).__name__}: "
                             f"{str(err).splitlines()[0][:160] if str(err) else 'no detail'})") from None
+    named = STATE_PATTERN.match(Path(path).name)
+    if named and isinstance(state, dict) and isinstance(state.get("step"), int) and state["step"] != int(named.group(1)):
+        raise BadCheckpoint(f"{path}: holds step {state['step']}, not the step its name says (renamed or copied "
+                            f"over?); its name must be {state_path(Path(path).parents[1], state['step']).name}")
+    return state
 
 
 def load_latest_state(run_dir: Path, log=print) -> tuple[Path, dict[str, Any]]:
