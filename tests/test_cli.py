@@ -119,6 +119,11 @@ def test_sample_to_grid_npz_and_folder(capsys, digits_run, tmp_path):
     run(capsys, "sample", str(digits_run), "--num", "3", "--out", str(tmp_path / "three.npz"))
     first = np.asarray(Image.open(tmp_path / "folder" / "00000.png"))
     assert np.array_equal(first, np.load(tmp_path / "three.npz")["images"][0, :, :, 0])
+    # a second sample into that folder would mix with the first (gankit metrics reads them all); a .jpg is no folder
+    code, _, err = run(capsys, "sample", str(digits_run), "--num", "2", "--out", str(tmp_path / "folder"))
+    assert code == 2 and "already holds numbered PNGs of an earlier sample" in err
+    code, _, err = run(capsys, "sample", str(digits_run), "--num", "2", "--out", str(tmp_path / "x.jpg"))
+    assert code == 2 and "not .jpg" in err and not (tmp_path / "x.jpg").exists()
 
 
 def test_toy_run_samples_points(capsys, tmp_path):

@@ -117,8 +117,14 @@ def sample(run_dir, num, out, seed, device) -> None:
     from gankit.apps.generate import generate, write_samples
     from gankit.train.loop import resolve_device
 
+    if out.suffix.lower() in (".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"):
+        raise ConfigError(f"--out {out}: samples are written as x.png (a grid), x.npz or a folder of PNGs, "
+                          f"not {out.suffix}")
     out = check_output_path(out, "file" if out.suffix.lower() in (".png", ".npz") else "folder")
     check_out_beside_run(out, run_dir)
+    if out.is_dir() and next(out.glob("[0-9][0-9]*.png"), None) is not None:  # `gankit metrics` would read both
+        raise ConfigError(f"--out {out}: the folder already holds numbered PNGs of an earlier sample; give an empty "
+                          "or new folder")
     samples = generate(run_dir, num, seed, str(resolve_device(device)))
     click.echo(f"wrote {write_samples(samples, out)}")
 
