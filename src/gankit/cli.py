@@ -5,7 +5,6 @@ Exit codes: 0 success, 2 user error (one line naming the bad thing), 1 internal 
 """
 from __future__ import annotations
 
-import math
 import os
 import sys
 import traceback
@@ -14,7 +13,7 @@ from pathlib import Path
 import click
 
 from gankit import __version__
-from gankit.errors import ConfigError, GankitError
+from gankit.errors import GankitError
 from gankit.files import atomic_write_json, check_output_path  # light: no torch
 from gankit.memory import keep_freed_memory
 
@@ -27,12 +26,6 @@ class UserPath(click.Path):
 
     def convert(self, value, param, ctx):
         return super().convert(os.path.expanduser(value) if isinstance(value, str) else value, param, ctx)
-
-
-def check_out_beside_run(out, run_dir, allowed: tuple[str, ...] = (), what: str = "--out") -> None:
-    from gankit.runs.directory import check_out_beside_run as check
-
-    check(out, run_dir, allowed, what)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -114,17 +107,10 @@ def resume(run_dir, steps, device, progress) -> None:
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 def sample(run_dir, num, out, seed, device) -> None:
     """Generate samples from RUN_DIR's generator snapshot."""
-    from gankit.apps.generate import generate, write_samples
+    from gankit.apps.generate import check_samples_out, generate, write_samples
     from gankit.train.loop import resolve_device
 
-    if out.suffix.lower() in (".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"):
-        raise ConfigError(f"--out {out}: samples are written as x.png (a grid), x.npz or a folder of PNGs, "
-                          f"not {out.suffix}")
-    out = check_output_path(out, "file" if out.suffix.lower() in (".png", ".npz") else "folder")
-    check_out_beside_run(out, run_dir)
-    if out.is_dir() and next(out.glob("[0-9][0-9]*.png"), None) is not None:  # `gankit metrics` would read both
-        raise ConfigError(f"--out {out}: the folder already holds numbered PNGs of an earlier sample; give an empty "
-                          "or new folder")
+    out = check_samples_out(out, run_dir)
     samples = generate(run_dir, num, seed, str(resolve_device(device)))
     click.echo(f"wrote {write_samples(samples, out)}")
 
@@ -146,8 +132,6 @@ def translate(run_dir, input_path, split, num, targets, out, per_image, device) 
 
     out = check_output_path(out, "file")
     per_image = check_output_path(per_image, "folder", "--per-image") if per_image is not None else None
-    check_out_beside_run(out, run_dir)
-    check_out_beside_run(per_image, run_dir, what="--per-image")
     click.echo("wrote " + translate_images(run_dir, out, input_path, split, num, list(targets), per_image,
                                            str(resolve_device(device))))
 
@@ -161,12 +145,7 @@ def export(run_dir, fmt, out, tolerance) -> None:
     """Freeze RUN_DIR's generator with a dynamic batch size and check it against PyTorch on random inputs."""
     from gankit.apps.export import export_generator
 
-    if not (math.isfinite(tolerance) and tolerance >= 0):
-        raise ConfigError(f"--tolerance {tolerance}: expected a finite number >= 0 (the largest abs difference allowed)")
-    out = check_output_path(out, "file") if out is not None else None
-    check_out_beside_run(out, run_dir, allowed=tuple(f"generator{ext}{side}" for ext in (".onnx", ".torchscript.pt")
-                                                     for side in ("", ".json")))
-    report = export_generator(run_dir, fmt, out, tolerance)
+    report = export_generator(run_dir, fmt, check_output_path(out, "file") if out is not None else None, tolerance)
     inputs = ", ".join(f"{k} {tuple(v)}" for k, v in report["inputs"].items())
     click.echo(f"exported {report['family']} generator to {report['path']} ({inputs} -> {tuple(report['output'])}) in "
                f"{report['seconds']:.1f} s; parity on batches {report['batches']}: max abs diff {report['max_abs_diff']:.3g} "
@@ -228,9 +207,7 @@ def report(path, out) -> None:
     """Write PATH's report.html: a run's curves, sample grids, eval table and config, or a study's table and plots."""
     from gankit.apps.report import write_report
 
-    out = check_output_path(out, "file") if out is not None else None
-    check_out_beside_run(out, path, allowed=("report.html",))
-    click.echo(f"wrote {write_report(path, out)}")
+    click.echo(f"wrote {write_report(path, check_output_path(out, 'file') if out is not None else None)}")
 
 
 class MetricFlags(click.Command):

@@ -10,6 +10,7 @@ file is removed. A JSON sidecar (`FILE.json`) records the inputs, shapes, output
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 import warnings
@@ -21,6 +22,7 @@ import torch
 from gankit.errors import ConfigError, GankitError, RunDirError
 from gankit.families import FAMILIES
 from gankit.files import atomic_write_json, os_error_reason, temp_name
+from gankit.runs.directory import check_out_beside_run
 from gankit.runs.snapshots import load_generator
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
@@ -100,6 +102,10 @@ def export_generator(run_dir: Path, fmt: str, out: Path | None = None, tolerance
     parity; returns {"path", "sidecar", "format", "inputs", "max_abs_diff", "batches", "seconds"}."""
     if fmt not in FORMATS:
         raise ConfigError(f"--format: expected one of {', '.join(FORMATS)}, got '{fmt}'")
+    if not (math.isfinite(tolerance) and tolerance >= 0):
+        raise ConfigError(f"--tolerance {tolerance}: expected a finite number >= 0 (the largest abs difference allowed)")
+    check_out_beside_run(out, run_dir, allowed=tuple(f"generator{ext}{side}" for ext in FORMATS.values()
+                                                     for side in ("", ".json")))
     if fmt == "onnx":
         _require_onnx()
     G, cfg, info, meta = load_generator(run_dir, "cpu")

@@ -7,9 +7,10 @@ import numpy as np
 import torch
 
 from gankit.data.image_io import save_png, to_uint8
-from gankit.errors import RunDirError
+from gankit.errors import ConfigError, RunDirError
 from gankit.families import FAMILIES
-from gankit.files import atomic_write, os_error_reason
+from gankit.files import atomic_write, check_output_path, os_error_reason
+from gankit.runs.directory import check_out_beside_run
 from gankit.runs.snapshots import load_generator
 from gankit.viz import save_samples
 
@@ -22,6 +23,21 @@ def generate(run_dir: Path, num: int, seed: int = 0, device: str = "cpu", batch_
     parts = [family.generate(G, cfg, min(batch_size, num - start), device, generator).cpu()
              for start in range(0, num, batch_size)]
     return torch.cat(parts)
+
+
+def check_samples_out(out: Path, run_dir: Path) -> Path:
+    """`sample --out`, checked before anything is generated: x.png, x.npz or a folder that holds no earlier sample
+    (`gankit metrics` would read both), never one of the run's own files."""
+    out = Path(out)
+    if out.suffix.lower() in (".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"):
+        raise ConfigError(f"--out {out}: samples are written as x.png (a grid), x.npz or a folder of PNGs, "
+                          f"not {out.suffix}")
+    out = check_output_path(out, "file" if out.suffix.lower() in (".png", ".npz") else "folder")
+    check_out_beside_run(out, run_dir)
+    if out.is_dir() and next(out.glob("[0-9][0-9]*.png"), None) is not None:
+        raise ConfigError(f"--out {out}: the folder already holds numbered PNGs of an earlier sample; give an empty "
+                          "or new folder")
+    return out
 
 
 def write_samples(samples: torch.Tensor, out: Path) -> str:

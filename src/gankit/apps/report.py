@@ -26,7 +26,7 @@ from gankit.errors import GankitError, RunDirError
 from gankit.families import FAMILIES
 from gankit.families.base import Family
 from gankit.files import atomic_write
-from gankit.runs.directory import read_run_config
+from gankit.runs.directory import check_out_beside_run, read_run_config
 
 REPORT_NAME = "report.html"
 MAX_GRIDS = 8  # sample grids shown: evenly spaced over training, first and last included
@@ -376,6 +376,7 @@ def write_report(path: str | Path, out: str | Path | None = None) -> Path:
     if not path.is_dir():
         raise RunDirError(f"{path}: no such run or study directory")
     page = study_report(path) if is_study_dir(path) and not (path / "config.yaml").is_file() else run_report(path)
+    check_out_beside_run(out, path, allowed=(REPORT_NAME,))
     target = Path(out) if out is not None else path / REPORT_NAME
     atomic_write(target, lambda tmp: tmp.write_text(page, encoding="utf-8"))
     return target

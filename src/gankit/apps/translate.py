@@ -9,6 +9,7 @@ import torch
 from gankit.data import load_dataset
 from gankit.errors import ConfigError, RunDirError
 from gankit.families.stargan.translation import column_labels, estimate_attributes, parse_targets, read_inputs, target_domains
+from gankit.runs.directory import check_out_beside_run
 from gankit.runs.snapshots import load_generator
 from gankit.train.checkpoint import list_states, load_state
 from gankit.viz import save_samples
@@ -29,6 +30,8 @@ def translate_images(run_dir: Path, out: Path, input_path: Path | None = None, s
     enlarged as the training grids are, under a header row naming each column (`column_labels`); `per_image`: each
     row also on its own, enlarged and labelled the same way."""
     run_dir = Path(run_dir)
+    check_out_beside_run(out, run_dir)
+    check_out_beside_run(per_image, run_dir, what="--per-image")
     G, cfg, info, _ = load_generator(run_dir, device)
     if cfg.family != "stargan":
         raise ConfigError(f"{run_dir}: a '{cfg.family}' run; translate needs a stargan run")
