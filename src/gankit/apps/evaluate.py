@@ -25,7 +25,7 @@ from gankit.families import FAMILIES
 from gankit.files import RunLock, atomic_write_json, atomic_write_text, check_writable_dir, os_error_reason, read_text
 from gankit.metrics.features import cached_real_features, extract, make_extractor, tensor_batches
 from gankit.metrics.inputs import to_signed
-from gankit.metrics.suite import METRICS, MetricOptions, default_classifier, default_metrics, kid_subset_size
+from gankit.metrics.suite import LABEL_SCORES, METRICS, MetricOptions, default_classifier, default_metrics, kid_subset_size
 from gankit.runs.directory import EVAL_LOCK_NAME, read_run_config
 from gankit.runs.snapshots import load_classifier_source, load_generator, load_generator_source
 from gankit.train.checkpoint import SNAPSHOT_NAME, list_states, load_snapshot
@@ -133,7 +133,7 @@ class Evaluator:
                 for key, value in m.compute(self.real[m.extractor], fake[m.extractor], self.options).items():
                     values.setdefault(key, []).append(float(value))
         G.train(was_training)
-        return {k: _summary(v) for k, v in values.items()}
+        return {k: _summary(v, label=k in LABEL_SCORES) for k, v in values.items()}
 
     def protocol(self) -> dict:
         e = self.cfg.eval
@@ -151,9 +151,13 @@ class Evaluator:
         return {"subsets": e.kid_subsets, "subset_size": e.kid_subset_size} | ({"subset_size_used": min(used)} if used else {})
 
 
-def _summary(values: list[float]) -> dict:
+def _summary(values: list[float], label: bool = False) -> dict:
     """Mean and std over runs. JSON has no inf/nan, so non-finite scores (reverse KL when no sample lies
-    near any mode) are written as the strings 'inf'/'nan'."""
+    near any mode) are written as the strings 'inf'/'nan'. A label (a class index) gets its most frequent value
+    (the smallest on a tie) as its "mean"."""
+    if label:
+        found, counts = np.unique(values, return_counts=True)
+        return {"mean": int(found[counts.argmax()]), "std": float(np.std(values)), "values": [float(v) for v in values]}
     if all(np.isfinite(values)):
         return {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": [float(v) for v in values]}
     return {"mean": "nan" if any(np.isnan(values)) else "inf", "std": "nan",

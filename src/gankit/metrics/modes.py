@@ -2,7 +2,8 @@
 
 - Class balance (a real dataset's modes are its classes): the share of samples the domain classifier puts in each
   class against the share of the real reference images it puts there; the smallest and largest ratio, the classes
-  within +-30 % of the reference share, and the total variation distance between the two histograms.
+  within +-30 % of the reference share, the total variation distance between the two histograms, and which class
+  (index) has the smallest and the largest ratio.
 
 - Mode-collapse benchmark (VEEGAN, PacGAN): a sample is "high quality" if it lies within 3 sigma of some
   mode centre; a mode is covered if it holds at least `min_share` (default 0.2) of the samples a uniform
@@ -27,9 +28,11 @@ def class_balance(real_labels, fake_labels, num_classes: int, tolerance: float =
     found = np.bincount(np.asarray(fake_labels), minlength=num_classes) / len(fake_labels)
     present = expected > 0  # a class the classifier never sees in the reference has no share to match
     ratio = found[present] / expected[present]
+    classes = np.flatnonzero(present)
     return {"class_ratio_min": float(ratio.min()), "class_ratio_max": float(ratio.max()),
             "classes_within_30pct": float(np.sum(np.abs(ratio - 1) <= tolerance + 1e-12)),
-            "class_tv": float(0.5 * np.abs(found - expected).sum())}
+            "class_tv": float(0.5 * np.abs(found - expected).sum()),
+            "class_ratio_min_class": int(classes[ratio.argmin()]), "class_ratio_max_class": int(classes[ratio.argmax()])}
 
 
 def mode_metrics(samples, centres, std: float, min_share: float = 0.2, weights=None) -> dict[str, float]:

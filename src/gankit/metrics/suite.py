@@ -66,6 +66,10 @@ def metric(name: str, extractor: str, description: str, better: dict[str, str], 
     return decorator
 
 
+# scores that name a class (an index): over eval.runs their "mean" is the most frequent, not an average
+LABEL_SCORES = frozenset({"class_coverage_worst", "class_ratio_min_class", "class_ratio_max_class"})
+
+
 def score_direction(score: str) -> str | None:
     """"lower" or "higher" (which way `score` is better) as its metric declares, or None for a score no registered
     metric gives a direction (a count, or a family's own score)."""
@@ -156,7 +160,8 @@ for _name, (_fn, _what, _better, _flag) in INCEPTION_METRICS.items():
 
 
 @metric("fd_classes", "domain", "class histogram of the samples as the domain classifier labels them, against the "
-                                 "reference's: min/max ratio of a class's share, classes within +-30 %, total variation",
+                                 "reference's: min/max ratio of a class's share (and which class), classes within "
+                                 "+-30 %, total variation",
         {"class_ratio_min": "higher", "classes_within_30pct": "higher", "class_tv": "lower"})
 def _classes(real, fake, o):
     _need("fd_classes", "needs at least 1 item in each set", len(fake["logits"]), len(real["logits"]), 1, 1)
