@@ -152,7 +152,7 @@ def _acquire(lock: RunLock) -> None:
 def _resume_locked(run_dir: Path, cfg: Config, changes: dict, steps: int | None, progress, until: int | None) -> dict:
     if driver := _driver(cfg):
         if changes:
-            driver.check(cfg, run_dir)  # a --device or --steps the run cannot take must not be written into it
+            driver.check(cfg, run_dir, resume=True)  # a --device or --steps it cannot take must not be written
             write_config(run_dir, cfg)
         return _with_report(driver.run(cfg, run_dir, progress, resume=True) | {"run_dir": str(run_dir)})
     trainer = make_trainer(cfg, run_dir, progress)

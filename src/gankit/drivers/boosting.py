@@ -15,6 +15,7 @@ from gankit.config import Config
 from gankit.data import InfiniteSampler, load_dataset
 from gankit.data.image_io import save_png
 from gankit.data.toy2d import toy_modes
+from gankit.errors import RunDirError
 from gankit.families import FAMILIES
 from gankit.families.adagan import Mixture, component_config, read_boost_state, snapshot_metadata
 from gankit.families.adagan.reweighting import data_weights, mixture_weights_after, next_mixture_weight
@@ -113,11 +114,18 @@ def boost_step(cfg: Config, run_dir: Path, real, state: dict, t: int, progress, 
     return iterations
 
 
-def check_boosting(cfg: Config, run_dir: Path) -> None:
+def check_boosting(cfg: Config, run_dir: Path, resume: bool = False) -> None:
     """Build what boosting builds first (the device, the data, the first component's trainer) and write nothing: a
-    mistake in the config fails here, before `train --overwrite` empties the old run or `resume` rewrites its config."""
+    mistake in the config fails here, before `train --overwrite` empties the old run or `resume` rewrites its config.
+    On resume, a step total (`--steps`) below what a component has already trained is refused, as the loop refuses
+    it for one run (it would otherwise be written into config.yaml as if the components had trained that long)."""
     resolve_device(cfg.train.device)
     Trainer(component_config(cfg, 0), Path(run_dir) / "components" / "c00", progress=False)
+    if resume and cfg.train.epochs is None:
+        for folder in sorted((Path(run_dir) / "components").glob("c[0-9][0-9]")):
+            if (states := ckpt.list_states(folder)) and states[-1][0] > cfg.train.steps:
+                raise RunDirError(f"{run_dir}: --steps {cfg.train.steps} is below the step {states[-1][0]} that "
+                                  f"component {folder.name} has trained to")
 
 
 def run_boosting(cfg: Config, run_dir: Path, progress: bool | None, resume: bool = False) -> dict:

@@ -60,6 +60,12 @@ def test_boosting_run_snapshot_plots_sample_eval_and_resume(tmp_path, capsys):
     assert summary["final_step"] == 3
     assert (out / "components" / "c00" / "generator.safetensors").read_bytes() == first
     assert json.loads((out / "boost.json").read_text())["mixture_weights"] == pytest.approx([1 / 3] * 3)
+    # A step total below what the components trained is refused, and config.yaml keeps the epochs they trained.
+    before = (out / "config.yaml").read_bytes()
+    capsys.readouterr()
+    assert main(["resume", str(out), "--steps", "3", "--no-progress"]) == 2
+    assert "--steps 3 is below the step" in capsys.readouterr().err
+    assert (out / "config.yaml").read_bytes() == before
 
 
 def test_an_interrupted_component_names_the_boosting_run_and_refuses_a_resume_alone(tmp_path, monkeypatch, capsys):
