@@ -67,7 +67,8 @@ def test_series_keep_finite_numbers_and_prefer_eval_json():
     series = train_series(records)
     assert list(series) == ["loss_d", "loss_g", "it_per_s"]  # losses first, speed last; no step/epoch/time/bool
     assert series["loss_d"] == ([2, 4], [1.5, -0.5]) and series["loss_g"] == ([4], [2.0])
-    evals = eval_series(records, {"results": {"8": {"scores": {"fd": {"mean": 18.0, "std": 0.0, "values": [18.0]}}},
+    evals = eval_series(records, {"results": {"8": {"scores": {"fd": {"mean": 18.0, "std": 0.0, "values": [18.0]},
+                                                               "class_ratio_min_class": {"mean": 3}}},  # no curve
                                               "12": {"scores": {"fd": {"mean": math.inf}}}}})
     assert evals == {"fd": ([4, 8], [30.0, 18.0]), "accuracy": ([4], [0.5])}
 
