@@ -368,3 +368,23 @@ def test_a_result_from_another_resolved_config_is_trained_again_and_left_out_of_
     result.write_text(json.dumps(legacy))
     base.write_text(base.read_text().replace("3.0e-4", "5.0e-4"))
     assert run_study(study, out)["finished"] == 1 and "done before" in capsys.readouterr().out
+
+
+def test_a_class_index_is_kept_out_of_the_study_table(tmp_path, monkeypatch):
+    """fd_classes names its worst class by index: per trial it stays in eval.json, but averaged over trials, ranked
+    or plotted it would mean nothing, so the study's rows leave it out."""
+    import gankit.apps.study as study_module
+
+    real_evaluate = study_module.evaluate_run
+
+    def with_a_label(*args, **kwargs):
+        result = real_evaluate(*args, **kwargs)
+        for entry in result["results"].values():
+            entry["scores"]["class_ratio_min_class"] = {"mean": 7, "std": 0.0, "values": [7.0]}
+        return result
+
+    monkeypatch.setattr(study_module, "evaluate_run", with_a_label)
+    text = TOY.replace("  optim.lr_d: [1.0e-4, 1.0e-3]\n", "")
+    assert run_study(_write(tmp_path, text), tmp_path / "out")["finished"] == 2
+    header = (tmp_path / "out" / "study.csv").read_text().splitlines()[0]
+    assert "log_p" in header and "class_ratio_min_class" not in header
