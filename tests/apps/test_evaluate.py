@@ -29,10 +29,14 @@ def digits_run(tmp_path_factory):
 
 
 def test_eval_writes_scores_with_protocol(digits_run, capsys):
-    assert main(["eval", str(digits_run), "--metrics", "fd,fd_is,fd_kid,fd_prc", "--runs", "2", "--reference", "train", *EVAL]) == 0
+    assert main(["eval", str(digits_run), "--metrics", "fd,fd_is,fd_kid,fd_prc,fd_classes", "--runs", "2", "--reference", "train",
+                 *EVAL]) == 0
     data = json.loads((digits_run / "eval.json").read_text())
     scores = data["results"]["4"]["scores"]
-    assert set(scores) == {"fd", "fd_is", "fd_kid", "fd_precision", "fd_recall"}
+    assert set(scores) == {"fd", "fd_is", "fd_kid", "fd_precision", "fd_recall", "class_ratio_min", "class_ratio_max",
+                           "classes_within_30pct", "class_tv", "class_ratio_min_class", "class_ratio_max_class"}
+    worst = scores["class_ratio_min_class"]
+    assert isinstance(worst["mean"], int) and worst["mean"] in worst["values"]  # a class of the runs, not their average
     assert all(len(s["values"]) == 2 and s["std"] >= 0 for s in scores.values())
     assert scores["fd"]["values"][0] != scores["fd"]["values"][1]  # independent fake sets
     protocol = data["results"]["4"]["protocol"]  # each entry keeps the protocol it was measured under
@@ -43,7 +47,8 @@ def test_eval_writes_scores_with_protocol(digits_run, capsys):
     assert protocol["reference_split"] == "train" and protocol["runs"] == 2 and protocol["gankit_version"]
     rows = list(csv.DictReader(open(digits_run / "scores.csv")))
     assert {r["score"] for r in rows} == set(scores) and all(r["step"] == "4" for r in rows)
-    assert "step 4: fd" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "step 4: fd" in printed and f"class_ratio_min_class {worst['mean']}," in printed  # an index has no ±
 
 
 def test_eval_threads_option_sets_torchs_thread_count(digits_run):

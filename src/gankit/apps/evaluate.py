@@ -350,7 +350,8 @@ def _evaluate_locked(run_dir: Path, cfg: Config, checkpoint: str, device: str, i
             start = time.perf_counter()
             done[step] = {"source": Path(source).name, "scores": evaluator.evaluate(G, classifier),
                           "seconds": round(time.perf_counter() - start, 2), "training": trained}
-            log(f"step {step}: " + ", ".join(f"{k} {_fmt(v['mean'])} ± {_fmt(v['std'])}" for k, v in done[step]["scores"].items()))
+            log(f"step {step}: " + ", ".join(f"{k} {v['mean']}" if k in LABEL_SCORES else f"{k} {_fmt(v['mean'])} ± {_fmt(v['std'])}"
+                                             for k, v in done[step]["scores"].items()))
             write_results(run_dir, {step: done[step]}, protocol(evaluator, weights), weights)
         if not watch or not todo and _watch_should_stop(run_dir, status, started, timeout, done):
             break
