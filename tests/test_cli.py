@@ -62,7 +62,7 @@ def test_dry_run_prints_the_resolved_config(capsys):
     (["train", "wgan_gp_digits", "--set", "train.steps=many", "--dry-run"], "config key 'train.steps': Input should be a valid integer"),
     (["train", "wgan_gp_cifar10", "--steps", "1", "--set", "data.root=/nonexistent/cifar"], "/nonexistent/cifar: no CIFAR-10 files"),
     (["train", "wgan_gp_digits", "--set", "model.arch=resnet"],
-     "unknown architecture 'resnet'; valid: dcgan, resnet_cifar, sndcgan, ssl_conv, ssl_mlp, stargan, toy_mlp"),
+     "unknown architecture 'resnet'; valid: dcgan, resnet_cifar, sndcgan, ssl_cnn, ssl_conv, ssl_mlp, stargan, toy_mlp"),
     (["train", "wgan_gp_digits", "--set", "data.size=28"],
      "model.arch 'dcgan' (generator): dcgan needs an image size that is a power of two"),
     (["resume", "/nonexistent/run"], "/nonexistent/run: no such run directory"),

@@ -40,7 +40,7 @@ def test_architecture_registry_checks_data_kind_and_names():
     assert G(torch.randn(7, 2)).shape == (7, 2)
     with pytest.raises(ConfigError, match="is for image data"):
         get_architecture("dcgan", points)
-    with pytest.raises(UnknownNameError, match="valid: dcgan, resnet_cifar, sndcgan, ssl_conv, ssl_mlp, stargan, toy_mlp"):
+    with pytest.raises(UnknownNameError, match="valid: dcgan, resnet_cifar, sndcgan, ssl_cnn, ssl_conv, ssl_mlp, stargan, toy_mlp"):
         ARCHITECTURES.get("resnet")
     with pytest.raises(ValueError, match="power of two"):
         DCGANGenerator(8, 3, 28)

@@ -27,6 +27,7 @@ from gankit.families.improved_gan.networks import conv_stages
 from gankit.metrics.accuracy import classification_scores
 from gankit.models import build_network
 from gankit.nn.layers import MinibatchDiscrimination, VirtualBatchGenerator, VirtualBatchNorm
+from gankit.nn.norms import parametrize_name
 
 TINY = ["model.z_dim=8", "model.g_dim=16", "model.d_dim=8", "train.batch_size=20", "train.log_every=2",
         "train.sample_every=100", "train.checkpoint_every=3", "train.grid_size=16", "eval.metrics=[accuracy]",
@@ -149,6 +150,29 @@ def test_ssl_networks_shapes_and_hidden_features():
         logits, features = D(x, features=True)
         assert logits.shape == (4, 10) and len(features) == hidden, arch
     assert [conv_stages(s) for s in (8, 16, 28, 32, 128)] == [1, 2, 2, 3, 5]
+
+
+def test_ssl_cnn_is_the_paper_codes_cifar_classifier_narrowed():
+    cfg = load_config("improved_gan_digits", ["model.arch=ssl_cnn", "data.size=28", "model.d_dim=8", "model.d_norm=weight",
+                                              "model.d_input_dropout=0.2", "model.d_dropout=0.5", "model.d_input_noise=0"])
+    info = load_dataset(cfg.data, "test").info
+    D = build_network(cfg.model, info, "discriminator")
+    convs = [m for m in D.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size[0], c.stride[0], c.padding[0]) for c in convs] == (
+        [(8, 3, 1, 1)] * 2 + [(8, 3, 2, 1)] + [(16, 3, 1, 1)] * 2 + [(16, 3, 2, 1)] + [(16, 3, 1, 0)] + [(16, 1, 1, 0)] * 2)
+    assert all(parametrize_name(m) == "weight_norm" for m in convs)
+    sizes = []
+    D.blocks[-1][0].register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[2:])))
+    x = torch.rand(6, 1, 28, 28) * 2 - 1
+    logits, features = D(x, features=True)
+    assert logits.shape == (6, 10) and [f.shape for f in features] == [(6, 8), (6, 16), (6, 16)]
+    assert sizes == [(5, 5)]  # 28 -> 14 -> 7 -> unpadded 3x3 -> 5
+    assert not torch.equal(D(x), D(x))  # dropout while training
+    D.eval()
+    assert torch.equal(D(x), D(x))
+    cfg = load_config("improved_gan_digits", ["model.arch=ssl_cnn"])  # the digits' 8 px
+    with pytest.raises(ValueError, match="at least 12 px"):
+        build_network(cfg.model, load_dataset(cfg.data, "test").info, "discriminator")
 
 
 # --- the labelled-subset protocol ----------------------------------------------------------------

@@ -13,6 +13,10 @@ Linear K, ReLU, weight-normed (`model.d_norm: weight`). Widths scale with `model
 ssl_conv (the card): G: Linear -> start map -> [bilinear x2 upsample -> 3x3 conv -> norm -> ReLU] per stage
 -> 3x3 conv -> tanh; D: noise -> [3x3 conv stride 2 -> norm -> LeakyReLU 0.2 -> noise] per stage -> mean
 pool -> Linear K. Stages halve the image while it stays >= 4 and even (28 -> 7 in 2 stages, 32 -> 4 in 3).
+ssl_cnn (the paper code's CIFAR-10 D, width `model.d_dim`, 96 there): dropout `model.d_input_dropout` (0.2) ->
+[3x3 conv d] x 2 -> 3x3 conv d stride 2 -> dropout `model.d_dropout` (0.5) -> [3x3 conv 2d] x 2 -> 3x3 conv 2d
+stride 2 -> dropout -> 3x3 conv 2d unpadded -> [1x1 conv 2d] x 2 -> mean pool -> Linear K, LeakyReLU 0.2 after
+each conv; G is ssl_conv's. Gaussian noise (`d_input_noise`, `d_hidden_noise`) can be added as in the others.
 """
 from __future__ import annotations
 
@@ -88,6 +92,28 @@ def conv_classifier(cfg, info: DataInfo) -> nn.Module:
               for a, b in zip(sizes[:-1], sizes[1:])]
     noises = [GaussianNoise(cfg.d_input_noise)] + [GaussianNoise(cfg.d_hidden_noise) for _ in blocks]
     return _Classifier(blocks, noises, widths[-1], _classes(info), cfg.minibatch_kernels, cfg.minibatch_dims, pool=True)
+
+
+def _noise(std: float, dropout: float) -> nn.Module:
+    parts = [GaussianNoise(std)] if std else []
+    parts += [nn.Dropout(dropout)] if dropout else []
+    return nn.Sequential(*parts) if parts else nn.Identity()
+
+
+def cnn_classifier(cfg, info: DataInfo) -> nn.Module:
+    norm, d = NORMS_2D.get(cfg.d_norm), cfg.d_dim
+
+    def conv(a: int, b: int, kernel: int = 3, stride: int = 1, pad: int = 1) -> list[nn.Module]:
+        return [nn.Conv2d(a, b, kernel, stride, pad), norm(b), nn.LeakyReLU(0.2)]
+
+    if min(info.shape[1:]) < 12:
+        raise ValueError(f"ssl_cnn needs images of at least 12 px (two halvings, then an unpadded 3x3), got {info.shape[1]}")
+    blocks = [nn.Sequential(*conv(info.shape[0], d), *conv(d, d), *conv(d, d, stride=2)),
+              nn.Sequential(*conv(d, 2 * d), *conv(2 * d, 2 * d), *conv(2 * d, 2 * d, stride=2)),
+              nn.Sequential(*conv(2 * d, 2 * d, pad=0), *conv(2 * d, 2 * d, 1, pad=0), *conv(2 * d, 2 * d, 1, pad=0))]
+    noises = [_noise(cfg.d_input_noise, cfg.d_input_dropout), _noise(cfg.d_hidden_noise, cfg.d_dropout),
+              _noise(cfg.d_hidden_noise, cfg.d_dropout), nn.Identity()]  # nothing after the last: it is pooled
+    return _Classifier(blocks, noises, 2 * d, _classes(info), cfg.minibatch_kernels, cfg.minibatch_dims, pool=True)
 
 
 class MLPGenerator(nn.Module):
