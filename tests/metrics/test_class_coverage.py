@@ -5,7 +5,7 @@ import pytest
 
 from gankit.errors import ConfigError
 from gankit.metrics.class_coverage import class_coverage
-from gankit.metrics.suite import METRICS, MetricOptions, score_direction
+from gankit.metrics.suite import METRICS, Metric, MetricOptions, is_label_score, score_direction
 
 
 def clusters(n_per_class: int, classes: int, seed: int = 0):
@@ -61,6 +61,16 @@ def test_every_declared_score_is_one_the_metric_returns(name):
     fake = {"features": features[::-1].copy(), "logits": logits[::-1].copy()}
     scores = METRICS.get(name).compute(real, fake, MetricOptions(kid_subset_size=20, kid_subsets=5))
     assert set(METRICS.get(name).better) <= set(scores)
+    assert set(METRICS.get(name).labels) <= set(scores)
+    assert all(isinstance(scores[k], (int, np.integer)) for k in METRICS.get(name).labels)  # an index, not a share
+
+
+def test_scores_that_name_a_class_are_declared_by_the_metrics_and_have_no_direction():
+    assert is_label_score("class_coverage_worst") and is_label_score("class_ratio_min_class")
+    assert is_label_score("class_ratio_max_class")
+    assert not is_label_score("class_ratio_min") and not is_label_score("fd") and not is_label_score("accuracy")
+    with pytest.raises(ValueError, match="names a class has no better direction"):
+        Metric(lambda r, f, o: {}, "domain", "", {"worst": "lower"}, labels=frozenset({"worst"}))
 
 
 def test_a_study_ranks_each_score_the_way_its_metric_declares(tmp_path):

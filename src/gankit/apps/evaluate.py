@@ -25,7 +25,7 @@ from gankit.families import FAMILIES
 from gankit.files import RunLock, atomic_write_json, atomic_write_text, check_writable_dir, os_error_reason, read_text
 from gankit.metrics.features import cached_real_features, extract, make_extractor, tensor_batches
 from gankit.metrics.inputs import to_signed
-from gankit.metrics.suite import LABEL_SCORES, METRICS, MetricOptions, default_classifier, default_metrics, kid_subset_size
+from gankit.metrics.suite import METRICS, MetricOptions, default_classifier, default_metrics, is_label_score, kid_subset_size
 from gankit.runs.directory import EVAL_LOCK_NAME, read_run_config
 from gankit.runs.snapshots import load_classifier_source, load_generator, load_generator_source
 from gankit.train.checkpoint import SNAPSHOT_NAME, list_states, load_snapshot
@@ -133,7 +133,7 @@ class Evaluator:
                 for key, value in m.compute(self.real[m.extractor], fake[m.extractor], self.options).items():
                     values.setdefault(key, []).append(float(value))
         G.train(was_training)
-        return {k: _summary(v, label=k in LABEL_SCORES) for k, v in values.items()}
+        return {k: _summary(v, label=is_label_score(k)) for k, v in values.items()}
 
     def protocol(self) -> dict:
         e = self.cfg.eval
@@ -350,7 +350,7 @@ def _evaluate_locked(run_dir: Path, cfg: Config, checkpoint: str, device: str, i
             start = time.perf_counter()
             done[step] = {"source": Path(source).name, "scores": evaluator.evaluate(G, classifier),
                           "seconds": round(time.perf_counter() - start, 2), "training": trained}
-            log(f"step {step}: " + ", ".join(f"{k} {v['mean']}" if k in LABEL_SCORES else f"{k} {_fmt(v['mean'])} ± {_fmt(v['std'])}"
+            log(f"step {step}: " + ", ".join(f"{k} {v['mean']}" if is_label_score(k) else f"{k} {_fmt(v['mean'])} ± {_fmt(v['std'])}"
                                              for k, v in done[step]["scores"].items()))
             write_results(run_dir, {step: done[step]}, protocol(evaluator, weights), weights)
         if not watch or not todo and _watch_should_stop(run_dir, status, started, timeout, done):

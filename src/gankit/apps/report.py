@@ -26,7 +26,7 @@ from gankit.errors import GankitError, RunDirError
 from gankit.families import FAMILIES
 from gankit.families.base import Family
 from gankit.files import atomic_write
-from gankit.metrics.suite import LABEL_SCORES
+from gankit.metrics.suite import is_label_score
 from gankit.runs.directory import check_out_beside_run, read_run_config
 
 REPORT_NAME = "report.html"
@@ -157,9 +157,9 @@ def eval_series(records: list[dict], eval_json: dict | None) -> dict[str, tuple[
             if (v := _number(value)) is not None:
                 points.setdefault(key, {})[record["step"]] = v
     for step, result in ((eval_json or {}).get("results") or {}).items():
-        for key, score in (result.get("scores") or {}).items():  # a class index (LABEL_SCORES) is no curve
+        for key, score in (result.get("scores") or {}).items():  # a class index is no curve
             value = score.get("mean") if isinstance(score, dict) else score
-            if (v := _number(value)) is not None and str(step).isdigit() and key not in LABEL_SCORES:
+            if (v := _number(value)) is not None and str(step).isdigit() and not is_label_score(key):
                 points.setdefault(key, {})[int(step)] = v
     return {k: (sorted(p), [p[s] for s in sorted(p)]) for k, p in points.items()}
 

@@ -47,7 +47,7 @@ from gankit.apps.train import resume, train
 from gankit.config import load_config, load_yaml, read_config_file
 from gankit.errors import ConfigError, GankitError, RunDirError
 from gankit.files import RunLock, atomic_write_json, atomic_write_text, check_output_path, os_error_reason
-from gankit.metrics.suite import LABEL_SCORES
+from gankit.metrics.suite import is_label_score
 from gankit.names import load_checked_config
 from gankit.train import checkpoint as ckpt
 from gankit.train.loop import Interrupted, resolve_device
@@ -230,7 +230,7 @@ def run_trial(trial: dict[str, Any], study_dir: str, threads: int | None = None)
             (step, entry), = evaluated["results"].items()
             row["step"] = step
             row["scores"] = {k: v["mean"] for k, v in entry["scores"].items()  # a class index is no score to average
-                             if isinstance(v["mean"], (int, float)) and k not in LABEL_SCORES}
+                             if isinstance(v["mean"], (int, float)) and not is_label_score(k)}
             row["status"] = "finished"
         except Interrupted:  # Ctrl-C / SIGTERM: the trial saved a checkpoint; stop the study (it resumes later)
             raise

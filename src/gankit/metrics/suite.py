@@ -39,35 +39,41 @@ class MetricOptions:
 @dataclass(frozen=True)
 class Metric:
     """A metric declares what it needs (`extractor`: the features it is computed from), which way each of its scores
-    is better (`better`: score -> "lower" | "higher"; a score it leaves out, such as a count, has no direction) and
-    the `gankit metrics` flag that selects it between two image sets (None: `gankit eval` only). The CLI and the
-    study ranking read these; nothing else lists metrics."""
+    is better (`better`: score -> "lower" | "higher"; a score it leaves out, such as a count, has no direction), which
+    of its scores name a class (`labels`: an index, summarised over eval.runs by its most frequent value, never averaged,
+    plotted or ranked) and the `gankit metrics` flag that selects it between two image sets (None: `gankit eval`
+    only). The CLI, the report and the study read these; nothing else lists metrics or their scores."""
 
     compute: Callable[[Features, Features, MetricOptions], dict[str, float]]
     extractor: Literal["inception", "domain", "points", "classifier"]
     description: str
     better: dict[str, str] = field(default_factory=dict)
     flag: str | None = None
+    labels: frozenset[str] = frozenset()
 
     def __post_init__(self):
         if bad := {k: v for k, v in self.better.items() if v not in ("lower", "higher")}:
             raise ValueError(f"metric directions must be 'lower' or 'higher', got {bad}")
+        if both := sorted(set(self.better) & set(self.labels)):
+            raise ValueError(f"a score that names a class has no better direction, got {both} in both")
 
 
 METRICS: Registry[Metric] = Registry("metric")
 
 
-def metric(name: str, extractor: str, description: str, better: dict[str, str], flag: str | None = None):
+def metric(name: str, extractor: str, description: str, better: dict[str, str], flag: str | None = None,
+           labels: tuple[str, ...] = ()):
     """Register `fn(real, fake, options) -> {score: value}` as metric `name` (see `Metric`)."""
     def decorator(fn):
-        METRICS.register(name)(Metric(fn, extractor, description, better, flag))
+        METRICS.register(name)(Metric(fn, extractor, description, better, flag, frozenset(labels)))
         return fn
 
     return decorator
 
 
-# scores that name a class (an index): over eval.runs their "mean" is the most frequent, not an average
-LABEL_SCORES = frozenset({"class_coverage_worst", "class_ratio_min_class", "class_ratio_max_class"})
+def is_label_score(score: str) -> bool:
+    """Whether a registered metric declares `score` as naming a class (an index, not a quantity)."""
+    return any(score in METRICS.get(name).labels for name in METRICS)
 
 
 def score_direction(score: str) -> str | None:
@@ -162,7 +168,8 @@ for _name, (_fn, _what, _better, _flag) in INCEPTION_METRICS.items():
 @metric("fd_classes", "domain", "class histogram of the samples as the domain classifier labels them, against the "
                                  "reference's: min/max ratio of a class's share (and which class), classes within "
                                  "+-30 %, total variation",
-        {"class_ratio_min": "higher", "classes_within_30pct": "higher", "class_tv": "lower"})
+        {"class_ratio_min": "higher", "classes_within_30pct": "higher", "class_tv": "lower"},
+        labels=("class_ratio_min_class", "class_ratio_max_class"))
 def _classes(real, fake, o):
     _need("fd_classes", "needs at least 1 item in each set", len(fake["logits"]), len(real["logits"]), 1, 1)
     return class_balance(np.asarray(real["logits"]).argmax(1), np.asarray(fake["logits"]).argmax(1),
@@ -171,7 +178,7 @@ def _classes(real, fake, o):
 
 @metric("fd_class_coverage", "domain", "coverage (k=5) within each class of the reference as the domain classifier "
                                         "labels it: the worst class's, the mean, and which class is worst",
-        {"class_coverage_min": "higher", "class_coverage_mean": "higher"})
+        {"class_coverage_min": "higher", "class_coverage_mean": "higher"}, labels=("class_coverage_worst",))
 def _class_coverage(real, fake, o, k=5):
     _need("fd_class_coverage", f"needs more than {k} reference items per class and at least 1 generated",
           len(fake["features"]), len(real["features"]), 1, k + 1)
