@@ -206,9 +206,10 @@ def run_trial(trial: dict[str, Any], study_dir: str, threads: int | None = None)
         os.environ["OMP_NUM_THREADS"] = str(threads)
     run_dir = Path(study_dir) / "trials" / trial["id"]
     result_path = run_dir / "trial.json"
-    if done := _done_before(trial, study_dir):
+    saved = _read_trial(result_path)
+    if done := _finished(saved, trial):
         return done
-    stale = _stale(_read_trial(result_path), trial)  # a result of another config: train again from scratch
+    stale = _stale(saved, trial)  # a result of another config: train again from scratch
     start = time.perf_counter()
     row = {"id": trial["id"], "seed": trial["seed"], "values": trial["values"], "status": "failed", "scores": {},
            "config_sha": trial.get("config_sha")}
@@ -250,7 +251,10 @@ def run_trial(trial: dict[str, Any], study_dir: str, threads: int | None = None)
 def _done_before(trial: dict[str, Any], study_dir: str | Path) -> dict | None:
     """The saved result of a trial that finished or diverged (a divergence is a result too: running again repeats
     it), marked skipped; None if it is still to run."""
-    done = _read_trial(Path(study_dir) / "trials" / trial["id"] / "trial.json")
+    return _finished(_read_trial(Path(study_dir) / "trials" / trial["id"] / "trial.json"), trial)
+
+
+def _finished(done: dict, trial: dict) -> dict | None:
     return done | {"skipped": True} if done.get("status") in ("finished", "diverged") and not _stale(done, trial) else None
 
 
