@@ -87,8 +87,10 @@ class ModelConfig(Section):
     vbn_reference_size: int = Field(64, ge=1, le=65_536, description="reference batch of g_norm virtual_batch")
     d_input_noise: float = Field(0.0, ge=0, description="std of Gaussian noise on D's input while training (Improved-GAN: 0.3)")
     d_hidden_noise: float = Field(0.0, ge=0, description="std of Gaussian noise on D's hidden layers (Improved-GAN: 0.5)")
-    d_input_dropout: float = Field(0.0, ge=0, lt=1, description="dropout on D's input while training (ssl_cnn; paper CIFAR: 0.2)")
-    d_dropout: float = Field(0.0, ge=0, lt=1, description="dropout after each of D's stride-2 groups (ssl_cnn; paper CIFAR: 0.5)")
+    d_input_dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the input of a semi-supervised classifier "
+                                                              "(ssl_*) while training (paper CIFAR: 0.2)")
+    d_dropout: float = Field(0.0, ge=0, lt=1, description="dropout after each hidden block of ssl_mlp / ssl_conv, each "
+                                                        "stride-2 group of ssl_cnn (paper CIFAR: 0.5)")
     minibatch_kernels: int = Field(0, ge=0, le=4096, description="minibatch discrimination kernels before D's output; 0 = off")
     minibatch_dims: int = Field(5, ge=1, le=1024, description="dimensions of each minibatch discrimination kernel")
 

@@ -152,6 +152,18 @@ def test_ssl_networks_shapes_and_hidden_features():
     assert [conv_stages(s) for s in (8, 16, 28, 32, 128)] == [1, 2, 2, 3, 5]
 
 
+@pytest.mark.parametrize("arch", ["ssl_mlp", "ssl_conv", "ssl_cnn"])
+def test_every_classifier_takes_dropout_while_training_only(arch):
+    base = [f"model.arch={arch}", "data.size=28", "model.d_dim=8", "model.d_input_noise=0", "model.d_hidden_noise=0"]
+    info = load_dataset(load_config("improved_gan_digits", base).data, "test").info
+    x = torch.rand(6, 1, 28, 28) * 2 - 1
+    for sets, random in ((base, False), (base + ["model.d_dropout=0.5"], True), (base + ["model.d_input_dropout=0.3"], True)):
+        D = build_network(load_config("improved_gan_digits", sets).model, info, "discriminator")
+        assert torch.equal(D(x), D(x)) != random, sets
+        D.eval()
+        assert torch.equal(D(x), D(x))
+
+
 def test_ssl_cnn_is_the_paper_codes_cifar_classifier_narrowed():
     cfg = load_config("improved_gan_digits", ["model.arch=ssl_cnn", "data.size=28", "model.d_dim=8", "model.d_norm=weight",
                                               "model.d_input_dropout=0.2", "model.d_dropout=0.5", "model.d_input_noise=0"])

@@ -7,7 +7,8 @@ that feature matching compares (index `ssl.feature_layer`, -1 = the last hidden 
 
 ssl_mlp (paper, MNIST): G: z (100) -> [Linear 500 -> norm -> softplus] x 2 -> Linear 784 (weight-normed)
 -> sigmoid; D: noise 0.3 -> Linear 1000 -> noise 0.5 -> Linear 500 -> noise -> 3 x Linear 250 (+ noise) ->
-Linear K, ReLU, weight-normed (`model.d_norm: weight`). Widths scale with `model.g_dim` (500) and
+Linear K, ReLU, weight-normed (`model.d_norm: weight`). Every classifier takes dropout too (`model.d_input_dropout`
+on its input, `model.d_dropout` after its hidden blocks; off by default). Widths scale with `model.g_dim` (500) and
 `model.d_dim` (250: D widths 4d, 2d, d, d, d). Images are in [-1, 1] here, so G's sigmoid s is served as
 2s - 1 and D maps its input back to [0, 1] before the input noise: the paper's noise levels keep their meaning.
 ssl_conv (the card): G: Linear -> start map -> [bilinear x2 upsample -> 3x3 conv -> norm -> ReLU] per stage
@@ -74,12 +75,18 @@ class _Classifier(nn.Module):
         return (logits, hidden) if features else logits
 
 
+def _noise(std: float, dropout: float) -> nn.Module:
+    parts = [GaussianNoise(std)] if std else []
+    parts += [nn.Dropout(dropout)] if dropout else []
+    return nn.Sequential(*parts) if parts else nn.Identity()
+
+
 def mlp_classifier(cfg, info: DataInfo) -> nn.Module:
     d, layers = cfg.d_dim, cfg.d_layers or 5
     widths = ([4 * d, 2 * d] + [d] * max(layers - 2, 0))[:layers]
     sizes = [math.prod(info.shape)] + widths
     blocks = [nn.Sequential(nn.Linear(a, b), NORMS_1D.get(cfg.d_norm)(b), nn.ReLU()) for a, b in zip(sizes[:-1], sizes[1:])]
-    noises = [GaussianNoise(cfg.d_input_noise)] + [GaussianNoise(cfg.d_hidden_noise) for _ in blocks]
+    noises = [_noise(cfg.d_input_noise, cfg.d_input_dropout)] + [_noise(cfg.d_hidden_noise, cfg.d_dropout) for _ in blocks]
     return _Classifier(blocks, noises, widths[-1], _classes(info), cfg.minibatch_kernels, cfg.minibatch_dims, pool=False)
 
 
@@ -90,14 +97,8 @@ def conv_classifier(cfg, info: DataInfo) -> nn.Module:
     sizes = [channels] + widths
     blocks = [nn.Sequential(nn.Conv2d(a, b, 3, 2, 1), NORMS_2D.get(cfg.d_norm)(b), nn.LeakyReLU(0.2))
               for a, b in zip(sizes[:-1], sizes[1:])]
-    noises = [GaussianNoise(cfg.d_input_noise)] + [GaussianNoise(cfg.d_hidden_noise) for _ in blocks]
+    noises = [_noise(cfg.d_input_noise, cfg.d_input_dropout)] + [_noise(cfg.d_hidden_noise, cfg.d_dropout) for _ in blocks]
     return _Classifier(blocks, noises, widths[-1], _classes(info), cfg.minibatch_kernels, cfg.minibatch_dims, pool=True)
-
-
-def _noise(std: float, dropout: float) -> nn.Module:
-    parts = [GaussianNoise(std)] if std else []
-    parts += [nn.Dropout(dropout)] if dropout else []
-    return nn.Sequential(*parts) if parts else nn.Identity()
 
 
 def cnn_classifier(cfg, info: DataInfo) -> nn.Module:
