@@ -18,12 +18,12 @@ from gankit.penalties import PENALTIES
 _DATA = {}
 
 
-def _data(kind: str):
-    if kind not in _DATA:
-        over = {"image": ["data.size=8"], "points": ["data.name=toy2d", "data.distribution=8gaussians", "data.num_train=64"],
-                "attributes": ["data.name=attr_digits", "data.size=8", "data.variants=1"]}[kind]
-        _DATA[kind] = load_dataset(load_config("wgan_gp_digits", over).data, "train")
-    return _DATA[kind]
+def _data(kind: str, size: int = 8):
+    if (kind, size) not in _DATA:
+        over = {"image": [f"data.size={size}"], "points": ["data.name=toy2d", "data.distribution=8gaussians", "data.num_train=64"],
+                "attributes": ["data.name=attr_digits", f"data.size={size}", "data.variants=1"]}[kind]
+        _DATA[kind, size] = load_dataset(load_config("wgan_gp_digits", over).data, "train")
+    return _DATA[kind, size]
 
 
 @pytest.mark.parametrize("norm", NORMS_2D.names())
@@ -31,7 +31,8 @@ def _data(kind: str):
 def test_every_loss_and_penalty_trains_with(arch, norm):
     kind = ARCHITECTURES.get(arch).data_kind
     fits = ARCHITECTURES.get(arch).fits
-    data = _data("attributes" if fits == "stargan" else kind)
+    size = max(8, ARCHITECTURES.get(arch).min_size)  # the smallest images each architecture declares it takes
+    data = _data("attributes" if fits == "stargan" else kind, size)
     real = data.get(torch.arange(8))
     g_norm = "batch" if norm == "none" else norm  # G: the default batch norm, and every other norm once
     d_norm = "none" if norm == "virtual_batch" else norm  # virtual batch norm needs G's reference batch
@@ -54,7 +55,7 @@ def test_every_loss_and_penalty_trains_with(arch, norm):
                     "family=improved_gan", "model.minibatch_kernels=3", "model.d_input_noise=0.3", "model.d_hidden_noise=0.5",
                     "ssl.historical_averaging=0.1", "ssl.label_smoothing=0.1", "ssl.labels_per_class=1"]
             if kind == "image":
-                over.append("data.size=8")
+                over.append(f"data.size={size}")
             cfg = load_config("wgan_gp_digits", over)
             torch.manual_seed(0)
             family = family_cls(cfg, data.info, torch.device("cpu"))

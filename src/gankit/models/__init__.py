@@ -28,6 +28,7 @@ class Architecture:
     discriminator: Callable[..., nn.Module]  # (ModelConfig, DataInfo) -> D
     data_kind: str  # 'image' or 'points'
     fits: str = "gan"  # the family whose D this is: gan (one logit), improved_gan (K class logits), stargan
+    min_size: int = 1  # the smallest image side it builds for (a smaller one: a one-line ConfigError, nothing built)
 
 
 ARCHITECTURES: Registry[Architecture] = Registry("architecture")
@@ -42,6 +43,9 @@ def get_architecture(name: str, info: DataInfo) -> Architecture:
     arch = ARCHITECTURES.get(name)
     if arch.data_kind != info.kind:
         raise ConfigError(f"model.arch '{name}' is for {arch.data_kind} data, but the dataset gives {info.kind}")
+    if info.kind == "image" and min(info.shape[1:]) < arch.min_size:
+        raise ConfigError(f"model.arch '{name}' needs images of at least {arch.min_size} px, got "
+                          f"{'x'.join(map(str, info.shape[1:]))} (data.size)")
     return arch
 
 

@@ -183,7 +183,7 @@ def test_ssl_cnn_is_the_paper_codes_cifar_classifier_narrowed():
     D.eval()
     assert torch.equal(D(x), D(x))
     cfg = load_config("improved_gan_digits", ["model.arch=ssl_cnn"])  # the digits' 8 px
-    with pytest.raises(ValueError, match="at least 12 px"):
+    with pytest.raises(ConfigError, match="model.arch 'ssl_cnn' needs images of at least 12 px, got 8x8"):
         build_network(cfg.model, load_dataset(cfg.data, "test").info, "discriminator")
 
 

@@ -38,7 +38,8 @@ from gankit.nn.norms import data_dependent_init, parametrize_name
 
 ARCHITECTURES.register("ssl_mlp")(Architecture(networks.mlp_generator, networks.mlp_classifier, "image", "improved_gan"))
 ARCHITECTURES.register("ssl_conv")(Architecture(networks.conv_generator, networks.conv_classifier, "image", "improved_gan"))
-ARCHITECTURES.register("ssl_cnn")(Architecture(networks.conv_generator, networks.cnn_classifier, "image", "improved_gan"))
+ARCHITECTURES.register("ssl_cnn")(Architecture(networks.conv_generator, networks.cnn_classifier, "image", "improved_gan",
+                                               min_size=networks.CNN_MIN_SIZE))
 
 CARD_NAMES = {"loss_sup": "Supervised loss", "loss_d": "D loss", "loss_g": "G loss", "acc_lab": "Accuracy"}
 

@@ -101,14 +101,18 @@ def conv_classifier(cfg, info: DataInfo) -> nn.Module:
     return _Classifier(blocks, noises, widths[-1], _classes(info), cfg.minibatch_kernels, cfg.minibatch_dims, pool=True)
 
 
+CNN_MIN_SIZE = 12  # 12 -> 6 -> 3 -> an unpadded 3x3 -> 1
+
+
 def cnn_classifier(cfg, info: DataInfo) -> nn.Module:
     norm, d = NORMS_2D.get(cfg.d_norm), cfg.d_dim
 
     def conv(a: int, b: int, kernel: int = 3, stride: int = 1, pad: int = 1) -> list[nn.Module]:
         return [nn.Conv2d(a, b, kernel, stride, pad), norm(b), nn.LeakyReLU(0.2)]
 
-    if min(info.shape[1:]) < 12:
-        raise ValueError(f"ssl_cnn needs images of at least 12 px (two halvings, then an unpadded 3x3), got {info.shape[1]}")
+    if min(info.shape[1:]) < CNN_MIN_SIZE:
+        raise ValueError(f"ssl_cnn needs images of at least {CNN_MIN_SIZE} px (two halvings, then an unpadded 3x3), "
+                         f"got {info.shape[1]}")
     blocks = [nn.Sequential(*conv(info.shape[0], d), *conv(d, d), *conv(d, d, stride=2)),
               nn.Sequential(*conv(d, 2 * d), *conv(2 * d, 2 * d), *conv(2 * d, 2 * d, stride=2)),
               nn.Sequential(*conv(2 * d, 2 * d, pad=0), *conv(2 * d, 2 * d, 1, pad=0), *conv(2 * d, 2 * d, 1, pad=0))]
