@@ -83,6 +83,30 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, tiny_overri
     assert all(torch.isfinite(v).all() for v in state["modules"]["G"].values() if v.is_floating_point())
 
 
+def test_a_loss_past_its_familys_bound_stops_training_as_a_divergence(tmp_path):
+    """A 100-label baseline once climbed to a cross-entropy of 1e16 and trained on (finite, so nothing stopped it)."""
+    cfg = load_config("improved_gan_digits", ["ssl.supervised_only=true", "train.steps=10", "train.log_every=1",
+                                              "train.checkpoint_every=2", "eval.every=0", "model.d_dim=16", "model.g_dim=16"])
+    run_dir = prepare_run_dir(tmp_path / "run")
+    write_config(run_dir, cfg)
+    trainer = Trainer(cfg, run_dir, progress=False)
+    step = trainer.train_steps[0]
+    original = step.loss
+
+    def exploding(batch):
+        loss, logs = original(batch)
+        if trainer.step >= 4:  # during iteration 5: the log says 5e4, the loss itself stays finite
+            logs["loss_sup"] = torch.tensor(5e4)
+        return loss, logs
+
+    step.loss = exploding
+    expected = (r"loss_sup reached 5e\+04 \(past 1000, the bound of a healthy run\) by step 5; training stopped "
+                r"\(last good checkpoint: .*state-0000004.pt\)")
+    with pytest.raises(TrainingDiverged, match=expected):
+        trainer.run()
+    assert [s for s, _ in ckpt.list_states(trainer.run_dir)] == [2, 4]
+
+
 def test_checkpoint_refuses_pickled_code(tmp_path):
     class Evil:
         def __reduce__(self):

@@ -93,6 +93,9 @@ class Family:
     """Defaults of every optional member; a family overrides what it has (see the module docstring)."""
 
     sections: tuple[str, ...] = ()  # the config sections it reads beyond COMMON_SECTIONS (its own: loss, ssl, ...)
+    # logged losses that cannot grow past a bound in a healthy run (a cross-entropy of 1,000 nats is a logit gap of
+    # 1,000): a mean past its bound stops training as a divergence, as a non-finite one does for every family
+    loss_limits: dict[str, float] = {}
 
     @classmethod
     def config_sections(cls, cfg) -> tuple[str, ...]:

@@ -170,15 +170,20 @@ class Trainer:
 
     # --- the run -----------------------------------------------------------------------------------
     def flush(self, logger, last_good: Path | None) -> None:
-        """Log the means since the last flush; a non-finite one stops training (TrainingDiverged)."""
+        """Log the means since the last flush; a non-finite one, or one past the family's `loss_limits`, stops
+        training (TrainingDiverged)."""
         if not (means := self.losses.take(self.dist.mean)):
             return
         s = self.sampler
         logger.log(self.step, (s.epoch + 1, self.total_epochs, s.position // s.batch_size, s.batches_per_epoch), means)
         bad = sorted((k for k, v in means.items() if not math.isfinite(v)), key=lambda k: not k.startswith("loss"))
-        if bad:
+        limits = self.family.loss_limits
+        past = [k for k, v in means.items() if k in limits and math.isfinite(v) and abs(v) > limits[k]]
+        if bad or past:
             kept = f"last good checkpoint: {last_good}" if last_good else "no checkpoint was saved yet"
-            raise TrainingDiverged(f"{bad[0]} became {means[bad[0]]} by step {self.step}; training stopped ({kept})")
+            what = (f"{bad[0]} became {means[bad[0]]}" if bad else
+                    f"{past[0]} reached {means[past[0]]:.4g} (past {limits[past[0]]:g}, the bound of a healthy run)")
+            raise TrainingDiverged(f"{what} by step {self.step}; training stopped ({kept})")
 
     def save_sample_grid(self, logger) -> None:
         if self.dist.is_main:

@@ -56,6 +56,9 @@ def card_line(step: int, values: dict[str, float], it_per_s: float, batch_size: 
 @FAMILIES.register("improved_gan")
 class ImprovedGAN(GAN):
     sections = ("ssl",)  # its losses are its own (losses.py here): `loss` is not read
+    # cross-entropies and softplus terms: ~2.3 at the start, 1,000 only once the logits have blown up (a 100-label
+    # baseline with trainable weight-norm scales climbed from 0.02 to 1e16 and went on training, BENCHMARKS.md)
+    loss_limits = {"loss_sup": 1000.0, "loss_unl": 1000.0}
     supports_compile = False  # the labelled batch is drawn inside the D step
     extra_metrics = ("accuracy",)
 
