@@ -23,10 +23,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality_curve import training_minutes  # noqa: E402
 
+from gankit.metrics.suite import is_label_score  # noqa: E402  (class indices: kept in the curve, not averaged)
+
 SCORES = {"fd": "FD", "fd_precision": "precision", "fd_recall": "recall", "class_ratio_min": "class share min",
           "class_ratio_max": "max", "classes_within_30pct": "classes within ±30 %",
           "modes_covered": "modes covered", "high_quality": "high-quality share", "C": "C", "log_p": "log_p"}  # toy data
-WHICH = ("class_ratio_min_class", "class_ratio_max_class")  # kept in the curve, not averaged over seeds
 
 
 def cpu_seconds() -> float:
@@ -61,7 +62,7 @@ def train_and_score(preset: str, seed: int, out: Path, sets: list[str]) -> dict:
     for step, entry in sorted(results.items(), key=lambda item: int(item[0])):
         known = [s for s in minutes if s <= int(step)]
         curve.append({"step": int(step), "minutes": round(minutes[max(known)], 2) if known else None,
-                      **{k: entry["scores"][k]["mean"] for k in (*SCORES, *WHICH) if k in entry["scores"]}})
+                      **{k: v["mean"] for k, v in entry["scores"].items() if k in SCORES or is_label_score(k)}})
     return {"preset": preset, "seed": seed, "sets": sets, "run": str(run), "train_cpu_s": round(train_cpu, 1),
             "median_it_per_s": speeds[len(speeds) // 2] if speeds else None, "curve": curve}
 
