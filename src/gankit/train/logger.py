@@ -172,6 +172,16 @@ class LossMeter:
         return means
 
 
+def divergence(means: dict[str, float], limits: dict[str, float]) -> str | None:
+    """What says a run diverged, in words: a non-finite mean (a loss first), else one past its family's bound for a
+    healthy run (`Family.loss_limits`); None when nothing does."""
+    bad = sorted((k for k, v in means.items() if not math.isfinite(v)), key=lambda k: not k.startswith("loss"))
+    if bad:
+        return f"{bad[0]} became {means[bad[0]]}"
+    past = [k for k, v in means.items() if k in limits and abs(v) > limits[k]]
+    return f"{past[0]} reached {means[past[0]]:.4g} (past {limits[past[0]]:g}, the bound of a healthy run)" if past else None
+
+
 def open_logger(trainer, end: int):
     """Rank 0's logger, with the run's opening lines written (what trains, where, on which data and precision)."""
     if not trainer.dist.is_main:

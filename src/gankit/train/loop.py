@@ -33,7 +33,7 @@ from gankit.train import distributed, state
 from gankit.train.compiled import CompiledIteration
 from gankit.train.device import resolve_device, seed_everything
 from gankit.train.grids import save_sample_grid
-from gankit.train.logger import LossMeter, NullLogger, close_logger, open_logger
+from gankit.train.logger import LossMeter, NullLogger, close_logger, divergence, open_logger
 from gankit.train.precision import Arithmetic
 from gankit.train.signals import Interrupted, StopSignals
 from gankit.train.status import write_status
@@ -176,13 +176,8 @@ class Trainer:
             return
         s = self.sampler
         logger.log(self.step, (s.epoch + 1, self.total_epochs, s.position // s.batch_size, s.batches_per_epoch), means)
-        bad = sorted((k for k, v in means.items() if not math.isfinite(v)), key=lambda k: not k.startswith("loss"))
-        limits = self.family.loss_limits
-        past = [k for k, v in means.items() if k in limits and math.isfinite(v) and abs(v) > limits[k]]
-        if bad or past:
+        if what := divergence(means, self.family.loss_limits):
             kept = f"last good checkpoint: {last_good}" if last_good else "no checkpoint was saved yet"
-            what = (f"{bad[0]} became {means[bad[0]]}" if bad else
-                    f"{past[0]} reached {means[past[0]]:.4g} (past {limits[past[0]]:g}, the bound of a healthy run)")
             raise TrainingDiverged(f"{what} by step {self.step}; training stopped ({kept})")
 
     def save_sample_grid(self, logger) -> None:
