@@ -9,9 +9,9 @@
   sample-grid section (StarGAN: translation grids) and `report_training_curves` turns off the loss curves (AdaGAN's
   log is per boosting step, plotted by its own part);
 - **train** (what the one loop needs, on an instance built as `Family(cfg, info, device)`): `modules`,
-  `generator`, `latent(n)`, `steps()` and the hooks below (no-ops by default). A family trained by a procedure
-  over ordinary runs instead (AdaGAN's boosting) names that procedure in `driver` (`gankit.drivers`) and
-  leaves the training part out.
+  `generator`, `latent(n)`, `steps()`, `loss_limits` (bounds of a healthy run's logged losses; none by default) and
+  the hooks below (no-ops by default). A family trained by a procedure over ordinary runs instead (AdaGAN's
+  boosting) names that procedure in `driver` (`gankit.drivers`) and leaves the training part out.
 
 `FAMILIES.register` checks a class against this contract when it is registered (members present, class-level ones
 classmethods, config sections that exist), so such a mistake fails at import, not in the middle of a run; what only
