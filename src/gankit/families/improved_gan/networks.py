@@ -101,7 +101,7 @@ def conv_classifier(cfg, info: DataInfo) -> nn.Module:
     return _Classifier(blocks, noises, widths[-1], _classes(info), cfg.minibatch_kernels, cfg.minibatch_dims, pool=True)
 
 
-CNN_MIN_SIZE = 12  # 12 -> 6 -> 3 -> an unpadded 3x3 -> 1
+CNN_MIN_SIZE = 12  # 12 -> 6 -> 3 -> an unpadded 3x3 -> 1; the registry refuses smaller images (Architecture.min_size)
 
 
 def cnn_classifier(cfg, info: DataInfo) -> nn.Module:
@@ -110,9 +110,6 @@ def cnn_classifier(cfg, info: DataInfo) -> nn.Module:
     def conv(a: int, b: int, kernel: int = 3, stride: int = 1, pad: int = 1) -> list[nn.Module]:
         return [nn.Conv2d(a, b, kernel, stride, pad), norm(b), nn.LeakyReLU(0.2)]
 
-    if min(info.shape[1:]) < CNN_MIN_SIZE:
-        raise ValueError(f"ssl_cnn needs images of at least {CNN_MIN_SIZE} px (two halvings, then an unpadded 3x3), "
-                         f"got {info.shape[1]}")
     blocks = [nn.Sequential(*conv(info.shape[0], d), *conv(d, d), *conv(d, d, stride=2)),
               nn.Sequential(*conv(d, 2 * d), *conv(2 * d, 2 * d), *conv(2 * d, 2 * d, stride=2)),
               nn.Sequential(*conv(2 * d, 2 * d, pad=0), *conv(2 * d, 2 * d, 1, pad=0), *conv(2 * d, 2 * d, 1, pad=0))]
