@@ -4,6 +4,8 @@ For 32x32 with width DIM: G = Linear(z -> 4*4*4DIM) -> BN -> ReLU -> 5x5 transpo
 4DIM -> 2DIM -> DIM (BN, ReLU) -> C -> tanh; D = 5x5 convs (stride 2) C -> DIM -> 2DIM -> 4DIM with
 LeakyReLU 0.2 -> Linear(4*4*4DIM -> 1). Other sizes add or drop stages (stages = log2(size) - 2).
 Layers keep PyTorch's default initialization (the reference used He/Glorot-uniform, of the same scale).
+The layers at 4x4 (D's last convolution, G's first transposed one) run on the CPU as one matrix product over their
+patches (`gankit.nn.patches`; `patch_convs=False`: oneDNN's convolutions), the same function and parameters.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from torch import nn
 
 from gankit.data.base import DataInfo
 from gankit.nn.norms import NORMS_1D, NORMS_2D
+from gankit.nn.patches import PatchConv2d, PatchConvTranspose2d
 
 
 def num_stages(size: int, arch: str = "dcgan") -> int:
@@ -24,8 +27,17 @@ def num_stages(size: int, arch: str = "dcgan") -> int:
     return stages
 
 
+def patch_positions(net: nn.Module, on: bool) -> None:
+    """Turn the patch matrix products of `net`'s Patch* layers off (oneDNN's convolutions everywhere) unless `on`."""
+    if not on:
+        for m in net.modules():
+            if isinstance(m, (PatchConv2d, PatchConvTranspose2d)):
+                m.max_positions = 0
+
+
 class DCGANGenerator(nn.Module):
-    def __init__(self, z_dim: int, channels: int, size: int, dim: int = 128, norm: str = "batch"):
+    def __init__(self, z_dim: int, channels: int, size: int, dim: int = 128, norm: str = "batch",
+                 patch_convs: bool = True):
         super().__init__()
         stages = num_stages(size)
         width = dim * 2 ** (stages - 1)
@@ -33,11 +45,12 @@ class DCGANGenerator(nn.Module):
         self.fc = nn.Sequential(nn.Linear(z_dim, width * 16), NORMS_1D.get(norm)(width * 16), nn.ReLU(True))
         blocks: list[nn.Module] = []
         for _ in range(stages - 1):
-            blocks += [nn.ConvTranspose2d(width, width // 2, 5, 2, padding=2, output_padding=1),
+            blocks += [PatchConvTranspose2d(width, width // 2, 5, 2, padding=2, output_padding=1),
                        NORMS_2D.get(norm)(width // 2), nn.ReLU(True)]
             width //= 2
-        blocks += [nn.ConvTranspose2d(width, channels, 5, 2, padding=2, output_padding=1), nn.Tanh()]
+        blocks += [PatchConvTranspose2d(width, channels, 5, 2, padding=2, output_padding=1), nn.Tanh()]
         self.blocks = nn.Sequential(*blocks)
+        patch_positions(self, patch_convs)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         h = self.fc(z).view(-1, *self.start)  # (N, 4DIM, 4, 4) at 32x32
@@ -45,19 +58,20 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANCritic(nn.Module):
-    def __init__(self, channels: int, size: int, dim: int = 128, norm: str = "none"):
+    def __init__(self, channels: int, size: int, dim: int = 128, norm: str = "none", patch_convs: bool = True):
         super().__init__()
         stages = num_stages(size)
         layers: list[nn.Module] = []
         width_in, width = channels, dim
         for stage in range(stages):
-            layers += [nn.Conv2d(width_in, width, 5, 2, padding=2)]
+            layers += [PatchConv2d(width_in, width, 5, 2, padding=2)]
             if stage > 0:  # as in the reference, no normalization right after the image
                 layers += [NORMS_2D.get(norm)(width)]
             layers += [nn.LeakyReLU(0.2, True)]
             width_in, width = width, width * 2
         self.features = nn.Sequential(*layers)
         self.fc = nn.Linear(width_in * 16, 1)
+        patch_positions(self, patch_convs)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         h = self.features(x)  # (N, 4DIM, 4, 4) at 32x32
@@ -66,9 +80,9 @@ class DCGANCritic(nn.Module):
 
 def dcgan_generator(cfg, info: DataInfo) -> nn.Module:
     channels, size, _ = info.shape
-    return DCGANGenerator(cfg.z_dim, channels, size, cfg.g_dim, cfg.g_norm)
+    return DCGANGenerator(cfg.z_dim, channels, size, cfg.g_dim, cfg.g_norm, cfg.patch_convs)
 
 
 def dcgan_critic(cfg, info: DataInfo) -> nn.Module:
     channels, size, _ = info.shape
-    return DCGANCritic(channels, size, cfg.d_dim, cfg.d_norm)
+    return DCGANCritic(channels, size, cfg.d_dim, cfg.d_norm, cfg.patch_convs)
