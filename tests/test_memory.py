@@ -50,11 +50,14 @@ def test_large_activations_are_not_faulted_in_again_in_every_batch():
     assert kept["faults"] < KEPT_AT_MOST, kept  # kept: freed blocks are reused
 
 
-@pytest.mark.parametrize("command, kept", [("eval", True), ("train", False)])
-def test_the_cli_sets_it_for_the_sampling_commands_only(command, kept):
+@pytest.mark.parametrize("command, malloc, kept", [("eval", None, True), ("train", None, True), ("bench", None, True),
+                                                   ("train", "system", False)])
+def test_the_cli_sets_it_for_every_command_unless_told_not_to(command, malloc, kept):
     """`gankit COMMAND --help` runs the group's setup; the same loop then shows which allocator policy it left."""
     probe = PROBE.replace("said = keep_freed_memory()", f"from gankit.cli import main\nmain(['{command}', '--help'])\nsaid = ''")
     env = {k: v for k, v in os.environ.items() if k != "GANKIT_MALLOC" and not k.startswith("MALLOC_")}
+    if malloc:
+        env["GANKIT_MALLOC"] = malloc
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True).stdout
     faults = json.loads(out.strip().splitlines()[-1])["faults"]
     assert (faults < KEPT_AT_MOST) == kept, faults

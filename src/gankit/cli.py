@@ -34,10 +34,9 @@ class UserPath(click.Path):
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """Train and evaluate GANs: WGAN-GP, compare_gan, Improved-GAN, StarGAN, AdaGAN."""
-    # commands that generate or score many samples in large batches: glibc page-faults each large tensor in again
-    # (1.6x on a 10k-sample evaluation); training measured no change, so it keeps glibc's defaults (gankit.memory)
-    if ctx.invoked_subcommand in ("eval", "sample", "metrics", "translate"):
-        keep_freed_memory()
+    # glibc page-faults each large tensor in again on every use: 1.6x on a 10k-sample evaluation, and on an AMX CPU,
+    # where the arithmetic got fast, 1.03-1.25x per training iteration (gankit.memory; GANKIT_MALLOC=system: off)
+    keep_freed_memory()
     ctx.obj = {"debug": debug}
 
 

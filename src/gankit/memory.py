@@ -5,8 +5,9 @@ trims the heap's top once 128 KiB lie free there. Torch on CPU allocates every a
 size is page-faulted in again on every use: generating 10,000 samples of the 32-px ResNet G in batches of 250 took
 13.3 M minor faults and 24 s of system time on top of 32 s of user time (BENCHMARKS.md, "Freed pages kept").
 With mmap off and no trimming, freed blocks are reused from the heap: 0.23 M faults, 1 s of system time, the same
-scores. Training steps at these presets' batch sizes allocate less and measured no change either way, so only the
-commands that generate or score in large batches (`gankit eval`, `sample`, `metrics`, `translate`) set it.
+scores. Training measured no change on an AMD AVX-512 CPU, but on an Intel CPU with AMX, where bf16 arithmetic got
+5x faster and the faults did not, the card presets' iterations ran 1.03-1.25x faster with it (the compare_gan ResNet
+card: 13.6 s of system time in 65 s, 8.3 M faults, 9.31 -> 7.48 s/iteration), so every gankit command sets it.
 
 The cost: the process keeps its peak heap until it exits, and aligned blocks of different sizes fragment it (that
 evaluation's peak RSS went from 0.95 GB to 1.0-1.5 GB). `GANKIT_MALLOC=system` leaves glibc's defaults alone.

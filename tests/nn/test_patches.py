@@ -125,3 +125,4 @@ def test_bf16_autocast_runs_the_product_in_bf16_and_stays_close():
         y_plain, y_patch = plain(x), patch(x)
     assert y_patch.dtype == torch.bfloat16
     torch.testing.assert_close(y_patch.float(), y_plain.float(), rtol=0.05, atol=0.05)
+

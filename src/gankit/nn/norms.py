@@ -18,10 +18,24 @@ NORMS_2D: Registry = Registry("normalization")  # name -> (channels) -> Module f
 NORMS_1D: Registry = Registry("normalization")  # name -> (features) -> Module for (N, F)
 WEIGHT_NORMS = ("spectral", "weight")
 
+
+
+class GroupNorm(nn.GroupNorm):
+    """nn.GroupNorm that normalizes a channels-last map in channels-first order and hands it back channels-last: the
+    CPU kernel on a channels-last bf16 map ran 10-30x slower than the two copies (AMX Xeon, 1 thread: 60 against 6 ms
+    forward and backward for (16, 256, 16, 16); `BENCHMARKS.md`, issue 24). Same numbers, parameters and state dict."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4 and x.device.type == "cpu" and not x.is_contiguous() and x.is_contiguous(
+                memory_format=torch.channels_last):
+            return super().forward(x.contiguous()).contiguous(memory_format=torch.channels_last)
+        return super().forward(x)
+
+
 NORMS_2D.register("none")(lambda channels: nn.Identity())
 NORMS_2D.register("batch")(lambda channels: nn.BatchNorm2d(channels))
 # Layer norm over (C, H, W), as compare_gan's layer_norm; GroupNorm with one group is exactly that.
-NORMS_2D.register("layer")(lambda channels: nn.GroupNorm(1, channels))
+NORMS_2D.register("layer")(lambda channels: GroupNorm(1, channels))
 NORMS_1D.register("none")(lambda features: nn.Identity())
 NORMS_1D.register("batch")(lambda features: nn.BatchNorm1d(features))
 NORMS_1D.register("layer")(lambda features: nn.LayerNorm(features))
@@ -30,7 +44,7 @@ NORMS_1D.register("layer")(lambda features: nn.LayerNorm(features))
 # nn.InstanceNorm2d's state dicts load). One norm alone runs 1.2-4x faster on CPU than nn.InstanceNorm2d, which
 # normalizes a (1, N*C, H, W) view with batch norm; whole StarGAN iterations 1.00-1.10x (BENCHMARKS.md).
 # On (N, F) features there is nothing to normalize per instance: the identity.
-NORMS_2D.register("instance")(lambda channels: nn.GroupNorm(channels, channels, affine=True))
+NORMS_2D.register("instance")(lambda channels: GroupNorm(channels, channels, affine=True))
 NORMS_1D.register("instance")(lambda features: nn.Identity())
 # Virtual batch norm (Salimans et al. 2016): moments of a fixed reference batch; `build_network` wraps the
 # generator so every forward pass carries its reference rows (a generator-side normalization).
