@@ -68,6 +68,13 @@ def _autocast(t: Tensor | None) -> Tensor | None:
     return t
 
 
+def _tracing() -> bool:
+    """Exporting or compiling (ONNX via torch.export, TorchScript tracing, torch.compile): the graph keeps the plain
+    convolution, which every backend knows; the patch product is an eager-mode speed-up."""
+    exporting = getattr(torch.compiler, "is_exporting", lambda: False)
+    return torch.jit.is_tracing() or torch.compiler.is_compiling() or exporting()
+
+
 def _square(conv: nn.Module) -> bool:
     """The layer is one this module computes: square kernel, stride and padding, zero padding, no groups/dilation."""
     return (conv.groups == 1 and conv.padding_mode == "zeros" and not isinstance(conv.padding, str)
@@ -85,8 +92,8 @@ class PatchConv2d(nn.Conv2d):
         n, c, h, w = x.shape
         k, s, p = self.kernel_size[0], self.stride[0], self.padding[0]
         oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-        if (x.device.type != "cpu" or oh * ow > self.max_positions or n * oh * ow * self.weight.numel() < MIN_MACS
-                or not _square(self)):
+        if (_tracing() or x.device.type != "cpu" or oh * ow > self.max_positions  # tracing first: no guard on n
+                or n * oh * ow * self.weight.numel() < MIN_MACS or not _square(self)):
             return super().forward(x)
         x, weight, bias = _autocast(x), _autocast(self.weight), _autocast(self.bias)
         xp = F.pad(x.permute(0, 2, 3, 1), (0, 0, p, (ow - 1) * s + k - w - p, p, (oh - 1) * s + k - h - p))
@@ -107,8 +114,8 @@ class PatchConvTranspose2d(nn.ConvTranspose2d):
         op = self.output_padding[0]
         oh, ow = (h - 1) * s - 2 * p + k + op, (w - 1) * s - 2 * p + k + op
         full = ((h - 1) * s + k, (w - 1) * s + k)  # every position a patch reaches, before the padding is cut
-        if (x.device.type != "cpu" or h * w > self.max_positions or n * h * w * self.weight.numel() < MIN_MACS
-                or output_size is not None or not _square(self)
+        if (_tracing() or x.device.type != "cpu" or h * w > self.max_positions
+                or n * h * w * self.weight.numel() < MIN_MACS or output_size is not None or not _square(self)
                 or len({*self.output_padding}) != 1 or p + oh > full[0] or p + ow > full[1]):
             return super().forward(x, output_size)
         x, weight, bias = _autocast(x), _autocast(self.weight), _autocast(self.bias)
