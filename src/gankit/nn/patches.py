@@ -6,8 +6,9 @@ layer) leaves oneDNN's CPU kernels little to tile: on an AMX CPU in bf16 the cri
 one (2048 x 6400) x (6400 x 512) matrix product run at ~1,000 (`BENCHMARKS.md`, issue 24). Here the patches are
 gathered channels-last (one copy), multiplied once, and scattered back (col2im) by k x k strided adds. Im2col and
 Col2im are each other's adjoints and each backward is the other's forward, so gradients of any order (the gradient
-penalty's double backward) stay matrix products. Same parameters, state-dict keys and numbers as nn.Conv2d /
-nn.ConvTranspose2d (`tests/nn/test_patches.py`).
+penalty's double backward) stay matrix products. Same parameters and state-dict keys as nn.Conv2d /
+nn.ConvTranspose2d and the same function (equal to 1e-10 in float64; other rounding in fp32 / bf16, since the sums
+run in another order: `tests/nn/test_patches.py`).
 """
 from __future__ import annotations
 
