@@ -82,7 +82,7 @@ class ModelConfig(Section):
         "unpool", description="resnet_cifar G's 2x upsampling: unpool (compare_gan's: each pixel at (2i, 2j), zeros "
                               "elsewhere) or nearest (each pixel copied to its 2x2 block, the SN-GAN paper's)")
     patch_convs: bool = Field(True, description="dcgan: the 4x4 layers on the CPU as one matrix product over patches "
-                                                "(same numbers, faster); false: oneDNN's convolutions")
+                                                "(the same function, other rounding; faster); false: oneDNN's convolutions")
     d_norm: str = Field("none", description="discriminator normalization: none, batch, layer, instance, spectral, weight")
     bn_decay: float = Field(0.9, gt=0, lt=1, description="batch norm moving-average decay (PyTorch momentum = 1 - decay)")
     bn_eps: float = Field(1e-5, gt=0, description="batch norm epsilon")

@@ -110,6 +110,7 @@ def test_dcgan_with_and_without_patches_is_one_function(norm):
     g1 = torch.autograd.grad(gp1, list(D1.parameters()), allow_unused=True)  # the output bias is not in the penalty
     g0 = torch.autograd.grad(gp0, list(D0.parameters()), allow_unused=True)
     assert sum(g is not None for g in g1) >= 7
+    assert not any(isinstance(m, (PatchConv2d, PatchConvTranspose2d)) for m in [*G0.modules(), *D0.modules()])
     for a, b in zip(g1, g0):
         assert (a is None) == (b is None)
         if a is not None:
@@ -126,3 +127,17 @@ def test_bf16_autocast_runs_the_product_in_bf16_and_stays_close():
     assert y_patch.dtype == torch.bfloat16
     torch.testing.assert_close(y_patch.float(), y_plain.float(), rtol=0.05, atol=0.05)
 
+
+@pytest.mark.parametrize("cls, plain_cls, shape", [(PatchConv2d, nn.Conv2d, (2, 4, 8, 8)),
+                                                   (PatchConvTranspose2d, nn.ConvTranspose2d, (2, 4, 4, 4))])
+def test_a_spectral_norms_power_iteration_runs_once_per_forward_pass(cls, plain_cls, shape):
+    """Each read of a spectrally normed `weight` in training mode is one power iteration: the patch layer reads it
+    once per call, as the plain layer does, so u, v and the outputs stay those of the plain layer step after step."""
+    args = (4, 3, 5, 2, 2) + ((1,) if cls is PatchConvTranspose2d else ())
+    plain, patch = (apply_weight_norm(nn.Sequential(c(*args)), "spectral")[0].double() for c in (plain_cls, cls))
+    patch.load_state_dict(plain.state_dict())
+    x = torch.randn(*shape, dtype=torch.float64)
+    for _ in range(3):
+        torch.testing.assert_close(patch(x), plain(x), rtol=1e-10, atol=1e-10)
+    for key, value in plain.state_dict().items():
+        torch.testing.assert_close(patch.state_dict()[key], value, rtol=1e-12, atol=1e-12)

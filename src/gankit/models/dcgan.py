@@ -27,14 +27,6 @@ def num_stages(size: int, arch: str = "dcgan") -> int:
     return stages
 
 
-def patch_positions(net: nn.Module, on: bool) -> None:
-    """Turn the patch matrix products of `net`'s Patch* layers off (oneDNN's convolutions everywhere) unless `on`."""
-    if not on:
-        for m in net.modules():
-            if isinstance(m, (PatchConv2d, PatchConvTranspose2d)):
-                m.max_positions = 0
-
-
 class DCGANGenerator(nn.Module):
     def __init__(self, z_dim: int, channels: int, size: int, dim: int = 128, norm: str = "batch",
                  patch_convs: bool = True):
@@ -43,14 +35,14 @@ class DCGANGenerator(nn.Module):
         width = dim * 2 ** (stages - 1)
         self.start = (width, 4, 4)
         self.fc = nn.Sequential(nn.Linear(z_dim, width * 16), NORMS_1D.get(norm)(width * 16), nn.ReLU(True))
+        deconv = PatchConvTranspose2d if patch_convs else nn.ConvTranspose2d  # the same parameters and state dict
         blocks: list[nn.Module] = []
         for _ in range(stages - 1):
-            blocks += [PatchConvTranspose2d(width, width // 2, 5, 2, padding=2, output_padding=1),
+            blocks += [deconv(width, width // 2, 5, 2, padding=2, output_padding=1),
                        NORMS_2D.get(norm)(width // 2), nn.ReLU(True)]
             width //= 2
-        blocks += [PatchConvTranspose2d(width, channels, 5, 2, padding=2, output_padding=1), nn.Tanh()]
+        blocks += [deconv(width, channels, 5, 2, padding=2, output_padding=1), nn.Tanh()]
         self.blocks = nn.Sequential(*blocks)
-        patch_positions(self, patch_convs)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         h = self.fc(z).view(-1, *self.start)  # (N, 4DIM, 4, 4) at 32x32
@@ -61,17 +53,17 @@ class DCGANCritic(nn.Module):
     def __init__(self, channels: int, size: int, dim: int = 128, norm: str = "none", patch_convs: bool = True):
         super().__init__()
         stages = num_stages(size)
+        conv = PatchConv2d if patch_convs else nn.Conv2d
         layers: list[nn.Module] = []
         width_in, width = channels, dim
         for stage in range(stages):
-            layers += [PatchConv2d(width_in, width, 5, 2, padding=2)]
+            layers += [conv(width_in, width, 5, 2, padding=2)]
             if stage > 0:  # as in the reference, no normalization right after the image
                 layers += [NORMS_2D.get(norm)(width)]
             layers += [nn.LeakyReLU(0.2, True)]
             width_in, width = width, width * 2
         self.features = nn.Sequential(*layers)
         self.fc = nn.Linear(width_in * 16, 1)
-        patch_positions(self, patch_convs)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         h = self.features(x)  # (N, 4DIM, 4, 4) at 32x32

@@ -19,7 +19,6 @@ NORMS_1D: Registry = Registry("normalization")  # name -> (features) -> Module f
 WEIGHT_NORMS = ("spectral", "weight")
 
 
-
 class GroupNorm(nn.GroupNorm):
     """nn.GroupNorm that normalizes a channels-last map in channels-first order and hands it back channels-last: the
     CPU kernel on a channels-last bf16 map ran 10-30x slower than the two copies (AMX Xeon, 1 thread: 60 against 6 ms

@@ -85,16 +85,17 @@ def _square(conv: nn.Module) -> bool:
 
 class PatchConv2d(nn.Conv2d):
     """nn.Conv2d computed as patches x weights on the CPU when the output has at most `max_positions` per image;
-    elsewhere (larger maps, CUDA, other padding) the convolution itself."""
+    elsewhere (larger maps, CUDA, other padding) the convolution itself. `self.weight` is read once per call, so a
+    spectral norm's power iteration runs once per forward pass, as on nn.Conv2d."""
 
-    max_positions = MAX_POSITIONS  # 0: always the convolution (set per layer by the architectures' switch)
+    max_positions = MAX_POSITIONS  # 0: always the convolution
 
     def forward(self, x: Tensor) -> Tensor:
         n, c, h, w = x.shape
         k, s, p = self.kernel_size[0], self.stride[0], self.padding[0]
         oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
         if (_tracing() or x.device.type != "cpu" or oh * ow > self.max_positions  # tracing first: no guard on n
-                or n * oh * ow * self.weight.numel() < MIN_MACS or not _square(self)):
+                or n * oh * ow * self.in_channels * self.out_channels * k * k < MIN_MACS or not _square(self)):
             return super().forward(x)
         x, weight, bias = _autocast(x), _autocast(self.weight), _autocast(self.bias)
         xp = F.pad(x.permute(0, 2, 3, 1), (0, 0, p, (ow - 1) * s + k - w - p, p, (oh - 1) * s + k - h - p))
@@ -116,7 +117,8 @@ class PatchConvTranspose2d(nn.ConvTranspose2d):
         oh, ow = (h - 1) * s - 2 * p + k + op, (w - 1) * s - 2 * p + k + op
         full = ((h - 1) * s + k, (w - 1) * s + k)  # every position a patch reaches, before the padding is cut
         if (_tracing() or x.device.type != "cpu" or h * w > self.max_positions
-                or n * h * w * self.weight.numel() < MIN_MACS or output_size is not None or not _square(self)
+                or n * h * w * self.in_channels * self.out_channels * k * k < MIN_MACS or output_size is not None
+                or not _square(self)
                 or len({*self.output_padding}) != 1 or p + oh > full[0] or p + ow > full[1]):
             return super().forward(x, output_size)
         x, weight, bias = _autocast(x), _autocast(self.weight), _autocast(self.bias)
