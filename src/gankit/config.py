@@ -39,6 +39,8 @@ class DataConfig(Section):
     channels: int | None = Field(None, description="1 or 3; None = the dataset's own")
     crop: int | None = Field(None, ge=1, description="center-crop side before resizing (CelebA card: 178)")
     hflip: bool = Field(False, description="random horizontal flip of training batches")
+    shift: int = Field(0, ge=0, le=64, description="random translation of training batches by up to N pixels each way, "
+                       "padded with black (semi-supervised classifiers; a generator learns the shifted images)")
     attributes: list[str] = Field(default_factory=list, description="attribute labels to select (CelebA)")
     test_fraction: float = Field(0.1, gt=0, lt=1, description="share held out as test split where a dataset has none")
     test_count: int | None = Field(None, ge=1, description="held-out test images (overrides test_fraction)")

@@ -27,10 +27,10 @@ def _assert_same_state(a: Trainer, b: Trainer):
 
 
 def test_resume_is_bit_identical(tmp_path, tiny_overrides):
-    # EMA, random flips and several epochs (digits train split: 1,617 images / 16 = 101 batches per epoch)
+    # EMA, random flips and shifts and several epochs (digits train split: 1,617 images / 16 = 101 batches per epoch)
     # exercise every piece of state that a resume has to restore.
     cfg = load_config("wgan_gp_digits", tiny_overrides + ["train.steps=60", "train.ema_decay=0.9", "data.hflip=true",
-                                                          "train.checkpoint_every=25"])
+                                                          "data.shift=1", "train.checkpoint_every=25"])
     straight_dir = prepare_run_dir(tmp_path / "straight")
     write_config(straight_dir, cfg)
     straight = Trainer(cfg, straight_dir, progress=False)

@@ -54,7 +54,27 @@ def to_signed_unit(images: torch.Tensor) -> torch.Tensor:
     return images.float().div_(127.5).sub_(1.0)
 
 
+def augment(images: torch.Tensor, hflip: bool, shift: int) -> torch.Tensor:
+    """The training batches' augmentations (`data.hflip`, `data.shift`), in that order."""
+    if hflip:
+        images = random_hflip(images)
+    return random_shift(images, shift) if shift else images
+
+
 def random_hflip(images: torch.Tensor) -> torch.Tensor:
     """Flip each image left-right with probability 1/2 (global torch RNG, so it resumes exactly)."""
     flip = torch.rand(images.shape[0], device=images.device) < 0.5
     return torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
+
+
+def random_shift(images: torch.Tensor, max_shift: int = 2, replicate: bool = False) -> torch.Tensor:
+    """Translate each image by up to `max_shift` pixels each way (padded with black, -1 in [-1, 1], or the edge
+    pixels); global torch RNG, so it resumes exactly."""
+    n, _, h, w = images.shape
+    padded = F.pad(images, [max_shift] * 4, mode="replicate") if replicate else F.pad(images, [max_shift] * 4, value=-1.0)
+    device = images.device
+    dx, dy = torch.randint(0, 2 * max_shift + 1, (2, n), device=device)
+    rows = dy[:, None] + torch.arange(h, device=device)  # (N, H): each image's window, gathered in one indexing pass
+    cols = dx[:, None] + torch.arange(w, device=device)  # (N, W)
+    index = torch.arange(n, device=device)[:, None, None]
+    return padded[index, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()

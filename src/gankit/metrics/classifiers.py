@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gankit.data.transforms import random_shift
 from gankit.errors import ConfigError
 from gankit.registry import Registry
 
@@ -128,16 +129,6 @@ def load_classifier(name: str, device: torch.device | str = "cpu") -> DomainCNN:
     model.weights_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     model.extractor_name = f"{name}-cnn"
     return model.to(device).eval().requires_grad_(False)
-
-
-def random_shift(images: torch.Tensor, max_shift: int = 2, replicate: bool = False) -> torch.Tensor:
-    """Translate each image by up to `max_shift` pixels (padded with black, -1 in [-1, 1], or the edge pixels)."""
-    n, _, h, w = images.shape
-    padded = F.pad(images, [max_shift] * 4, mode="replicate") if replicate else F.pad(images, [max_shift] * 4, value=-1.0)
-    dx, dy = torch.randint(0, 2 * max_shift + 1, (2, n))
-    rows = dy[:, None] + torch.arange(h)  # (N, H): each image's window, gathered in one indexing pass
-    cols = dx[:, None] + torch.arange(w)  # (N, W)
-    return padded[torch.arange(n)[:, None, None], :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
 
 
 @torch.no_grad()

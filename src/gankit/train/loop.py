@@ -23,7 +23,7 @@ import torch
 
 from gankit.config import Config, replace
 from gankit.data import InfiniteSampler, load_dataset
-from gankit.data.transforms import random_hflip
+from gankit.data.transforms import augment
 from gankit.errors import ConfigError, RunDirError, TrainingDiverged
 from gankit.families import FAMILIES
 from gankit.files import os_error_reason
@@ -117,8 +117,7 @@ class Trainer:
             start, size = self._shard
             index = index[start:start + size]
         batch = self.data.get(index)
-        if self.cfg.data.hflip:
-            batch["x"] = random_hflip(batch["x"])
+        batch["x"] = augment(batch["x"], self.cfg.data.hflip, self.cfg.data.shift)
         batch["x"] = self.arithmetic.layout(batch["x"])
         return batch
 

@@ -247,6 +247,21 @@ def test_unlabelled_batches_labels_are_never_read():
     assert loss.item() == scrambled.item()
 
 
+def test_labelled_batches_are_augmented_as_the_unlabelled_ones():
+    """data.shift / data.hflip reach the labelled batch too, so the supervised-only baseline trains on the same
+    augmented images as the semi-supervised run; labels stay with their images."""
+    plain, _ = _family()
+    shifted, _ = _family("data.shift=2", "data.hflip=true")
+    torch.manual_seed(5)
+    x0, y0 = plain.labelled_batch()
+    torch.manual_seed(5)
+    x1, y1 = shifted.labelled_batch()
+    assert torch.equal(y0, y1) and x0.shape == x1.shape and not torch.equal(x0, x1)
+    # a shift or mirror only moves the ink: each image keeps at least the inked pixels inside its 2-px border
+    inner = (x0[..., 2:-2, 2:-2] > 0).sum((1, 2, 3))
+    assert ((x1 > 0).sum((1, 2, 3)) >= inner).all()
+
+
 def test_supervised_only_trains_the_classifier_alone(tmp_path):
     from gankit.train.loop import Trainer
 

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from gankit.data.base import DataInfo
 from gankit.data.labels import class_counts, labelled_subset
 from gankit.data.sampler import InfiniteSampler
+from gankit.data.transforms import augment
 from gankit.errors import ConfigError, DataError, RunDirError
 from gankit.families.base import FAMILIES, ReportPart, TrainStep
 from gankit.families.gan import GAN, build_module, check_architecture
@@ -176,8 +177,8 @@ class ImprovedGAN(GAN):
 
     def labelled_batch(self) -> tuple[Tensor, Tensor]:
         index = self.labelled[self.labelled_sampler.next() % len(self.labelled)]
-        batch = self.data.get(index)
-        return batch["x"], batch["y"]
+        batch = self.data.get(index)  # augmented as the unlabelled batches are (data.hflip, data.shift)
+        return augment(batch["x"], self.cfg.data.hflip, self.cfg.data.shift), batch["y"]
 
     def _history_penalty(self, player: int) -> Tensor | None:
         if self.history is None:
