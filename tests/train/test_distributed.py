@@ -30,6 +30,37 @@ def test_shards_cover_the_global_batch_once():
             assert starts == [sum(sizes[:r]) for r in range(world)]
 
 
+def test_shutdown_frees_a_ddp_wrapper_held_in_a_cycle_before_leaving_the_group(tmp_path):
+    """A trainer's modules live in reference cycles (freed only by the garbage collector): a DDP wrapper kept alive
+    past destroy_process_group tore its gloo threads down at interpreter exit instead, and a rank now and then
+    aborted ("terminate called without an active exception"). shutdown() collects it while the group is alive."""
+    import gc
+    import weakref
+
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    from gankit.train import distributed
+
+    store = dist.FileStore(str(tmp_path / "store"), 1)
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        holder = {"ddp": DistributedDataParallel(torch.nn.Linear(2, 2))}
+        holder["self"] = holder  # a cycle, as a Trainer and its family make
+        ddp = weakref.ref(holder["ddp"])
+        del holder
+        gc.disable()
+        try:
+            assert ddp() is not None  # only the collector frees it
+            distributed.shutdown(synchronize=True)
+        finally:
+            gc.enable()
+        assert ddp() is None and not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
 def test_two_ranks_take_the_same_step_from_the_weighted_mean_gradient(tmp_path):
     """One iteration with the gradient penalty (a double backward) on 2 ranks sharing a batch of 9 (5 + 4):
     both ranks end with identical parameters, equal to Adam's first step on sum_r (n_r / 9) * local gradient."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import gc
 import os
 from dataclasses import dataclass
 
@@ -164,12 +165,15 @@ def shutdown(synchronize: bool = False) -> None:
     """Leave the process group. `synchronize` (every rank got here the same way, e.g. all succeeded): meet at a
     barrier first, so no rank tears down gloo's connections while a peer still uses them (a rank then aborted at
     exit now and then: "terminate called without an active exception"). Not after an error: a rank blocked in
-    another collective would never arrive."""
+    another collective would never arrive. Garbage is collected first: a DDP wrapper left in a reference cycle keeps
+    the group alive past `destroy_process_group`, and its gloo threads were then torn down at interpreter exit, in
+    no set order (seen once more in 2026-12 after the barrier went in)."""
     global _CURRENT
     if dist.is_initialized():
         if synchronize:
             with contextlib.suppress(RuntimeError):
                 dist.barrier()
+        gc.collect()
         dist.destroy_process_group()
     _CURRENT = Distributed()
 
