@@ -150,6 +150,8 @@ CASES = [
      "config key 'train.steps': Input should be a valid integer", None),
     ("value out of range", lambda t: ["train", "wgan_gp_digits", "--set", "train.batch_size=0", "--dry-run"],
      "config key 'train.batch_size'", None),
+    ("an image augmentation on 2-D points", lambda t: ["train", "wgan_gp_toy_25gaussians", "--set", "data.shift=2",
+                                                       "--dry-run"], "data 'toy2d' gives 2-D points", None),
     ("an attribute the data does not have", lambda t: ["train", "stargan_attrdigits", "--out", str(t / "out"), "--set",
                                                         "model.g_gate_attributes=[rotatd]", "--no-progress"],
      "model.g_gate_attributes: rotatd not among the data's attributes", None),

@@ -44,6 +44,8 @@ def test_overrides_are_typed():
     ("model.z_dist=gauss", "config key 'model.z_dist'"),
     ("train.device=tpu", "config key 'train.device'"),
     ("data.channels=2", "data.channels must be 1, 3 or null"),
+    ("data.shift=8", "data.shift 8 must be under half of data.size 16"),
+    ("data.shift=-1", "config key 'data.shift': Input should be greater than or equal to 0"),
     ("train.steps.x=1", "config key 'train.steps' is a value, not a section"),
     ("train.steps", "--set expects key.sub=value"),
 ])
@@ -52,6 +54,12 @@ def test_bad_overrides_name_the_key(override, fragment):
         load_config("wgan_gp_digits", [override])
     assert fragment in str(err.value)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("override", ["data.hflip=true", "data.shift=1"])
+def test_image_augmentations_refuse_points(override):
+    with pytest.raises(ConfigError, match="data.hflip and data.shift move image pixels; data 'toy2d' gives 2-D points"):
+        load_config("wgan_gp_toy_25gaussians", [override])
 
 
 def test_bad_preset_and_files(tmp_path):
