@@ -56,12 +56,6 @@ def test_bad_overrides_name_the_key(override, fragment):
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("override", ["data.hflip=true", "data.shift=1"])
-def test_image_augmentations_refuse_points(override):
-    with pytest.raises(ConfigError, match="data.hflip and data.shift move image pixels; data 'toy2d' gives 2-D points"):
-        load_config("wgan_gp_toy_25gaussians", [override])
-
-
 def test_bad_preset_and_files(tmp_path):
     with pytest.raises(ConfigError, match="unknown preset 'nope'; valid: .*wgan_gp_digits"):
         load_config("nope")

@@ -59,8 +59,6 @@ class DataConfig(Section):
     def _check_channels(self) -> DataConfig:
         if self.channels not in (None, 1, 3):
             raise ValueError(f"data.channels must be 1, 3 or null, got {self.channels}")
-        if self.name == "toy2d" and (self.hflip or self.shift):
-            raise ValueError("data.hflip and data.shift move image pixels; data 'toy2d' gives 2-D points")
         if 2 * self.shift >= self.size:
             raise ValueError(f"data.shift {self.shift} must be under half of data.size {self.size}")
         return self

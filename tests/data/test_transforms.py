@@ -1,7 +1,11 @@
 """The training batches' augmentations: where the content goes, what they leave alone, their RNG."""
+import pytest
 import torch
 
+from gankit.config import DataConfig
+from gankit.data import load_dataset
 from gankit.data.transforms import augment, random_hflip, random_shift
+from gankit.errors import ConfigError
 
 
 def _dot(n: int = 20, side: int = 8) -> torch.Tensor:
@@ -31,3 +35,12 @@ def test_augment_off_is_identity_and_on_follows_the_global_rng():
     flipped = augment(images, hflip=True, shift=0)
     torch.manual_seed(3)
     assert torch.equal(flipped, random_hflip(images))  # hflip alone draws what it drew before data.shift existed
+
+
+@pytest.mark.parametrize("augmentation", [{"hflip": True}, {"shift": 1}])
+def test_augmentations_refuse_data_that_are_not_images(augmentation):
+    """Any dataset whose items are points (DataInfo.kind), not only toy2d by name: a flip of (N, 2) points
+    broadcast to (N, 1, N, 2)."""
+    with pytest.raises(ConfigError, match="data.hflip and data.shift move image pixels; data 'toy2d' gives points"):
+        load_dataset(DataConfig(name="toy2d", num_train=64, num_test=64, **augmentation))
+    assert load_dataset(DataConfig(name="digits", size=8, **augmentation)).info.kind == "image"
