@@ -126,6 +126,21 @@ def test_sample_to_grid_npz_and_folder(capsys, digits_run, tmp_path):
     assert code == 2 and "not .jpg" in err and not (tmp_path / "x.jpg").exists()
 
 
+def test_sample_refuses_counts_and_seeds_it_cannot_serve(capsys, digits_run, tmp_path, monkeypatch):
+    # a seed past 64 bits was a bare OverflowError from torch.Generator.manual_seed
+    code, _, err = run(capsys, "sample", str(digits_run), "--num", "2", "--seed", str(2**80), "--out", str(tmp_path / "a.npz"))
+    assert code == 2 and "--seed" in err and "Traceback" not in err
+    code, _, err = run(capsys, "sample", str(digits_run), "--num", "10001", "--out", str(tmp_path / "g.png"))
+    assert code == 2 and "at most 10,000" in err and not (tmp_path / "g.png").exists()
+    # every sample is held as float32 before writing: a count past the free memory is refused before generating
+    import gankit.apps.generate as generate
+    monkeypatch.setattr(generate, "available_memory", lambda: 1000 * 8 * 8 * 4)
+    code, _, err = run(capsys, "sample", str(digits_run), "--num", "1001", "--out", str(tmp_path / "m.npz"))
+    assert code == 2 and "need" in err and "GiB is free" in err and not (tmp_path / "m.npz").exists()
+    code, _, _ = run(capsys, "sample", str(digits_run), "--num", "1000", "--out", str(tmp_path / "m.npz"))
+    assert code == 0 and np.load(tmp_path / "m.npz")["images"].shape[0] == 1000
+
+
 def test_toy_run_samples_points(capsys, tmp_path):
     out = tmp_path / "toy"
     code, _, err = run(capsys, "train", "wgan_gp_toy_8gaussians", "--out", str(out), "--steps", "2", "--no-progress",

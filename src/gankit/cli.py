@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from gankit import __version__
+from gankit.config import SEED_MAX  # light: pydantic, no torch
 from gankit.errors import GankitError
 from gankit.files import atomic_write_json, check_output_path  # light: no torch
 from gankit.memory import keep_freed_memory
@@ -99,17 +100,17 @@ def resume(run_dir, steps, device, progress) -> None:
 
 @cli.command()
 @click.argument("run_dir", type=UserPath())
-@click.option("--num", type=click.IntRange(min=1), required=True, help="Number of samples.")
+@click.option("--num", type=click.IntRange(1, 10_000_000), required=True, help="Number of samples.")
 @click.option("--out", type=UserPath(), required=True,
               help="x.png = one grid, x.npz = uint8 array (N, H, W, C) under 'images', else a folder of PNGs.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latent noise.")
+@click.option("--seed", type=click.IntRange(0, SEED_MAX), default=0, show_default=True, help="Seed of the latent noise.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 def sample(run_dir, num, out, seed, device) -> None:
     """Generate samples from RUN_DIR's generator snapshot."""
     from gankit.apps.generate import check_samples_out, generate, write_samples
     from gankit.train.loop import resolve_device
 
-    out = check_samples_out(out, run_dir)
+    out = check_samples_out(out, run_dir, num)
     samples = generate(run_dir, num, seed, str(resolve_device(device)))
     click.echo(f"wrote {write_samples(samples, out)}")
 
@@ -236,7 +237,8 @@ class MetricFlags(click.Command):
 @click.option("--is-splits", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--kid-subsets", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--kid-subset-size", type=click.IntRange(min=2), default=1000, show_default=True)
-@click.option("--seed", type=int, default=2020, show_default=True, help="RNG seed of KID subsets and IS shuffling.")
+@click.option("--seed", type=click.IntRange(0, SEED_MAX), default=2020, show_default=True,
+              help="RNG seed of KID subsets and IS shuffling.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 def metrics_command(input1, input2, fd_extractor, as_json, inception_weights, is_splits, kid_subsets, kid_subset_size, seed,

@@ -60,6 +60,9 @@ def test_trial_ids_are_stable_and_distinct():
     ("base: wgan_gp_digits\nrandom: {samples: 2, params: {optim.lr_d: {normal: [0, 1]}}}\n", "give one of uniform"),
     ("base: wgan_gp_digits\nseedz: [1]\n", "seedz"),
     ("base: [unclosed\n", "invalid YAML"),
+    # the name becomes the default folder runs/study-NAME: a path in it would write outside runs/
+    ("name: ../../evil\nbase: wgan_gp_digits\n", "expected a plain name"),
+    ("name: a/b\nbase: wgan_gp_digits\n", "expected a plain name"),
 ])
 def test_bad_study_files_are_one_line_errors(tmp_path, text, fragment):
     with pytest.raises(ConfigError, match=fragment.replace("[", r"\[")):

@@ -1,6 +1,8 @@
 """Sampling from a run's generator snapshot, to a grid PNG, an .npz array or a folder of PNGs."""
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ from gankit.viz import save_samples
 @torch.no_grad()
 def generate(run_dir: Path, num: int, seed: int = 0, device: str = "cpu", batch_size: int = 256) -> torch.Tensor:
     G, cfg, info, _ = load_generator(run_dir, device)
+    check_fits_memory(num, info.shape)
     family = FAMILIES.get(cfg.family)
     generator = torch.Generator().manual_seed(seed)
     parts = [family.generate(G, cfg, min(batch_size, num - start), device, generator).cpu()
@@ -25,10 +28,33 @@ def generate(run_dir: Path, num: int, seed: int = 0, device: str = "cpu", batch_
     return torch.cat(parts)
 
 
-def check_samples_out(out: Path, run_dir: Path) -> Path:
-    """`sample --out`, checked before anything is generated: x.png, x.npz or a folder that holds no earlier sample
-    (`gankit metrics` would read both), never one of the run's own files."""
+GRID_MAX = 10_000  # a grid PNG of more images is no longer looked at, only paged through: .npz or a folder for those
+
+
+def available_memory() -> int | None:
+    """Bytes of physical memory free now (Linux/Unix sysconf), or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_fits_memory(num: int, shape: tuple[int, ...]) -> None:
+    """`sample` holds every sample as float32 before writing: refuse a count whose samples would not fit the memory
+    free now, before hours of generating end in the OOM killer."""
+    need, free = num * math.prod(shape) * 4, available_memory()
+    if free is not None and need > free:
+        raise ConfigError(f"--num {num}: {num:,} samples of shape {tuple(shape)} need {need / 2**30:.1f} GiB in memory, "
+                          f"{free / 2**30:.1f} GiB is free; ask for fewer and run again with another --seed")
+
+
+def check_samples_out(out: Path, run_dir: Path, num: int = 1) -> Path:
+    """`sample --out`, checked before anything is generated: x.png (a grid of at most GRID_MAX), x.npz or a folder
+    that holds no earlier sample (`gankit metrics` would read both), never one of the run's own files."""
     out = Path(out)
+    if out.suffix.lower() == ".png" and num > GRID_MAX:
+        raise ConfigError(f"--out {out}: a grid PNG holds at most {GRID_MAX:,} samples (asked for {num:,}); "
+                          "write x.npz or a folder of PNGs for more")
     if out.suffix.lower() in (".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"):
         raise ConfigError(f"--out {out}: samples are written as x.png (a grid), x.npz or a folder of PNGs, "
                           f"not {out.suffix}")

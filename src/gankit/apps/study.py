@@ -31,6 +31,7 @@ import itertools
 import json
 import math
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,7 @@ class RandomSpec(_Strict):
 
 class StudySpec(_Strict):
     base: str = Field(description="preset name or YAML file")
-    name: str | None = None
+    name: str | None = Field(None, description="a plain name (letters, digits, . _ -): the default folder is runs/study-NAME")
     description: str = ""
     set: dict[str, Any] = Field(default_factory=dict, description="overrides for every trial")
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="key -> values, all combinations")
@@ -102,6 +103,14 @@ class StudySpec(_Strict):
             if len({json.dumps(v, sort_keys=True, default=str) for v in values}) != len(values):
                 raise ValueError(f"grid.{key}: a value is listed twice ({values}); the trials would repeat")
         return grid
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name):
+        if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
+            raise ValueError(f"expected a plain name of letters, digits, '.', '_' or '-' (it names the folder "
+                             f"runs/study-NAME), got {name!r}")
+        return name
 
     @field_validator("seeds")
     @classmethod
