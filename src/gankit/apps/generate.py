@@ -32,7 +32,14 @@ GRID_MAX = 10_000  # a grid PNG of more images is no longer looked at, only page
 
 
 def available_memory() -> int | None:
-    """Bytes of physical memory free now (Linux/Unix sysconf), or None where the OS does not say."""
+    """Bytes of memory a new allocation can have now: Linux's MemAvailable (free pages plus the page cache it can
+    drop), else free physical pages (Unix sysconf), or None where the OS does not say."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
