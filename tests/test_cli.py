@@ -132,9 +132,9 @@ def test_sample_refuses_counts_and_seeds_it_cannot_serve(capsys, digits_run, tmp
     assert code == 2 and "--seed" in err and "Traceback" not in err
     code, _, err = run(capsys, "sample", str(digits_run), "--num", "10001", "--out", str(tmp_path / "g.png"))
     assert code == 2 and "at most 10,000" in err and not (tmp_path / "g.png").exists()
-    # every sample is held as float32 before writing: a count past the free memory is refused before generating
+    # every sample is held as float32, twice, before writing: a count past the free memory is refused before generating
     import gankit.apps.generate as generate
-    monkeypatch.setattr(generate, "available_memory", lambda: 1000 * 8 * 8 * 4)
+    monkeypatch.setattr(generate, "available_memory", lambda: 1000 * 8 * 8 * 4 * 2)
     code, _, err = run(capsys, "sample", str(digits_run), "--num", "1001", "--out", str(tmp_path / "m.npz"))
     assert code == 2 and "need" in err and "GiB is free" in err and not (tmp_path / "m.npz").exists()
     code, _, _ = run(capsys, "sample", str(digits_run), "--num", "1000", "--out", str(tmp_path / "m.npz"))

@@ -47,9 +47,9 @@ def available_memory() -> int | None:
 
 
 def check_fits_memory(num: int, shape: tuple[int, ...]) -> None:
-    """`sample` holds every sample as float32 before writing: refuse a count whose samples would not fit the memory
-    free now, before hours of generating end in the OOM killer."""
-    need, free = num * math.prod(shape) * 4, available_memory()
+    """`sample` holds every sample as float32 twice (the batches and their concatenation) before writing: refuse a
+    count that would not fit the memory free now, before hours of generating end in the OOM killer."""
+    need, free = num * math.prod(shape) * 4 * 2, available_memory()
     if free is not None and need > free:
         raise ConfigError(f"--num {num}: {num:,} samples of shape {tuple(shape)} need {need / 2**30:.1f} GiB in memory, "
                           f"{free / 2**30:.1f} GiB is free; ask for fewer and run again with another --seed")
