@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from gankit import __version__
-from gankit.config import SEED_MAX  # light: pydantic, no torch
+from gankit.config import NUM_SAMPLES_MAX, SEED_MAX  # light: pydantic, no torch
 from gankit.errors import GankitError
 from gankit.files import atomic_write_json, check_output_path  # light: no torch
 from gankit.memory import keep_freed_memory
@@ -100,7 +100,7 @@ def resume(run_dir, steps, device, progress) -> None:
 
 @cli.command()
 @click.argument("run_dir", type=UserPath())
-@click.option("--num", type=click.IntRange(1, 10_000_000), required=True, help="Number of samples.")
+@click.option("--num", type=click.IntRange(1, NUM_SAMPLES_MAX), required=True, help="Number of samples.")
 @click.option("--out", type=UserPath(), required=True,
               help="x.png = one grid, x.npz = uint8 array (N, H, W, C) under 'images', else a folder of PNGs.")
 @click.option("--seed", type=click.IntRange(0, SEED_MAX), default=0, show_default=True, help="Seed of the latent noise.")

@@ -20,6 +20,7 @@ from gankit.errors import ConfigError
 from gankit.yaml_files import _expanded_size, load_yaml, read_config_file  # noqa: F401  (re-exported)
 
 SEED_MAX = 2**32 - 1  # numpy's seeds are 32-bit; torch's would take 64
+NUM_SAMPLES_MAX = 10_000_000  # generated samples one evaluation or `gankit sample` asks for
 
 
 def _expand_user(value: str | None) -> str | None:
@@ -152,7 +153,7 @@ class TrainConfig(Section):
 
 class EvalConfig(Section):
     metrics: list[str] = Field(default_factory=list, description="metrics of `gankit eval`; empty = chosen by the data")
-    num_samples: int = Field(10_000, ge=2, le=10_000_000, description="generated samples per run")
+    num_samples: int = Field(10_000, ge=2, le=NUM_SAMPLES_MAX, description="generated samples per run")
     num_real: int | None = Field(None, ge=2, description="reference items (first N of the split); None = all")
     runs: int = Field(1, ge=1, description="independent fake sets; scores are mean and std over them")
     reference: Literal["train", "test"] = Field("test", description="split the fakes are compared with")
