@@ -200,6 +200,10 @@ class SSLConfig(Section):
     historical_averaging: float = Field(0.0, ge=0, description="weight of ||theta - mean of past theta||^2, both players")
     entropy_weight: float = Field(0.0, ge=0, description="weight of the conditional entropy of D's K-class prediction on "
                                   "the unlabelled batch, minimized by D (Grandvalet & Bengio 2005; Dai et al. 2017, Bad GAN); 0 = off")
+    vat_weight: float = Field(0.0, ge=0, description="weight of virtual adversarial training on the unlabelled batch "
+                              "(Miyato et al. 2018; not in Improved-GAN): D's posterior kept at x + r, |r| = vat_eps; 0 = off")
+    vat_eps: float = Field(4.0, gt=0, le=1000, description="L2 length of VAT's perturbation in D's input space (images in "
+                           "[-1, 1]: 4.0 = 2.0 on [0, 1] pixels, VAT's MNIST setting)")
     classifier_ema: float = Field(0.999, ge=0, lt=1, description="EMA decay of D's weights for test accuracy; 0 = off")
     fixed_hidden_scales: bool = Field(False, description="the paper code's weight norm: D's hidden layers keep the "
                                       "scale g they start with (1, or data_init's); only the output layer's trains")

@@ -22,6 +22,7 @@ from gankit.families.improved_gan.losses import (
     g_feature_matching,
     g_ssl_non_saturating,
     historical_average,
+    virtual_adversarial,
 )
 from gankit.families.improved_gan.networks import conv_stages
 from gankit.metrics.accuracy import classification_scores
@@ -99,6 +100,49 @@ def test_entropy_weight_adds_the_unlabelled_entropy_to_d_loss():
     (plain, plain_logs), (with_entropy, logs) = losses[0.0], losses[0.5]
     assert "entropy_unl" not in plain_logs and 0 < logs["entropy_unl"] <= math.log(10) + 1e-6
     torch.testing.assert_close(with_entropy, plain + 0.5 * logs["entropy_unl"])
+
+
+def test_virtual_adversarial_finds_the_one_direction_a_linear_classifier_sees():
+    torch.manual_seed(0)
+    a = torch.tensor([3.0, -4.0, 0.0, 0.0])  # two classes, logits (a.x, 0): only a's direction moves the posterior
+    seen = []
+
+    def classify(x):
+        seen.append(x.detach().clone())
+        return torch.stack([x @ a, torch.zeros(len(x))], 1)
+
+    x, eps = torch.randn(64, 4), 0.5
+    loss = virtual_adversarial(classify, x, eps)
+    r = seen[-1] - x  # the last call is at x + r_adv
+    torch.testing.assert_close(r.norm(dim=1), torch.full((64,), eps))
+    torch.testing.assert_close((r @ a).abs() / a.norm(), torch.full((64,), eps), rtol=1e-4, atol=1e-4)  # parallel to a
+
+    def kl(p, q):
+        return p * (p / q).log() + (1 - p) * ((1 - p) / (1 - q)).log()
+
+    p, q = torch.sigmoid(x @ a), torch.sigmoid((x + r) @ a)
+    torch.testing.assert_close(loss, kl(p, q).mean(), rtol=1e-4, atol=1e-6)
+    assert virtual_adversarial(lambda x: 0 * x[:, :3], x, eps) == 0  # a classifier blind to x: nothing to smooth
+
+
+def test_vat_weight_adds_the_unlabelled_vat_to_d_loss_and_leaves_d_training():
+    data = load_dataset(tiny_cfg().data, "train")
+    losses = {}
+    for weight in (0.0, 2.0):
+        torch.manual_seed(0)
+        family = ImprovedGAN(tiny_cfg(f"ssl.vat_weight={weight}"), data.info, torch.device("cpu"))
+        family.attach_data(data)
+        torch.manual_seed(1)
+        losses[weight] = family.d_step(data.get(torch.arange(20)))
+        assert family.D.training
+    (plain, plain_logs), (with_vat, logs) = losses[0.0], losses[2.0]
+    assert "vat_unl" not in plain_logs and logs["vat_unl"] > 0
+    torch.testing.assert_close(with_vat, plain + 2.0 * logs["vat_unl"])
+    # every pass sees the same draw of D's noise (0.3 on the input, 0.5 hidden): at a tiny eps nothing is left of it
+    family.ssl = family.ssl.model_copy(update={"vat_eps": 1e-4})
+    x = data.get(torch.arange(20))["x"]
+    assert family._vat(x) < 1e-6 < F.kl_div(F.log_softmax(family.D(x), 1), F.log_softmax(family.D(x), 1), log_target=True,
+                                            reduction="batchmean")
 
 
 def test_classification_scores():

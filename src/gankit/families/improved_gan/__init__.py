@@ -8,7 +8,8 @@ unlabelled batches come from the whole train split with their labels ignored. Te
 an EMA of D's weights (`ssl.classifier_ema`), saved as `classifier.safetensors` beside the generator.
 
 `ssl.supervised_only` trains the same classifier, for the same number of steps, on the labelled items alone:
-the baseline that the GAN's gain is measured against.
+the baseline that the GAN's gain is measured against. `ssl.vat_weight` adds virtual adversarial training (Miyato
+et al. 2018, not in the paper) on the unlabelled batch; on Fashion-MNIST's MLP it did not help (BENCHMARKS.md).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from gankit.families.improved_gan.losses import (
     g_feature_matching,
     g_ssl_non_saturating,
     historical_average,
+    virtual_adversarial,
 )
 from gankit.models import ARCHITECTURES, Architecture
 from gankit.nn.ema import EMA
@@ -211,10 +213,30 @@ class ImprovedGAN(GAN):
             entropy = conditional_entropy(l_unl)
             loss = loss + self.ssl.entropy_weight * entropy
             logs["entropy_unl"] = entropy.detach()
+        if self.ssl.vat_weight > 0:
+            vat = self._vat(x_unl)
+            loss = loss + self.ssl.vat_weight * vat
+            logs["vat_unl"] = vat.detach()
         if (penalty := self._history_penalty(0)) is not None:
             loss = loss + penalty
         logs |= {"loss_d": loss.detach(), "acc_lab": (l_lab.detach().argmax(1) == y).float().mean()}
         return loss, logs
+
+    def _vat(self, x: Tensor) -> Tensor:
+        """ssl.vat_weight: VAT of D on the unlabelled batch in fp32 (the direction is the difference of two nearby
+        outputs: bf16 would round it away), every pass with the same draw of D's noise and dropout (as VAT under
+        dropout fixes the masks), so the noise neither drowns the direction nor escapes the smoothing."""
+        cuda, start = x.device.type == "cuda", []
+
+        def classify(inputs: Tensor) -> Tensor:  # the first pass records the random stream, the others replay it
+            if not start:
+                start.append(torch.cuda.get_rng_state(x.device) if cuda else torch.get_rng_state())
+            else:
+                torch.cuda.set_rng_state(start[0], x.device) if cuda else torch.set_rng_state(start[0])
+            return self.D(inputs)
+
+        with torch.autocast(x.device.type, enabled=False):
+            return virtual_adversarial(classify, x.float(), self.ssl.vat_eps)
 
     def g_step(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         fake = self.G(self.latent(self.cfg.train.batch_size))

@@ -41,3 +41,24 @@ def g_feature_matching(fake_features: Tensor, real_features: Tensor) -> Tensor:
 def historical_average(params: list[Tensor], averages: list[Tensor]) -> Tensor:
     """sum ||theta - mean of past theta||^2 over a player's parameters (section 3.3)."""
     return sum((p - a).pow(2).sum() for p, a in zip(params, averages, strict=True))
+
+
+def _unit(d: Tensor) -> Tensor:
+    """Each item's direction scaled to L2 length 1 over all its dimensions."""
+    return d / d.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (d.dim() - 1))
+
+
+def _kl(log_p: Tensor, logits: Tensor) -> Tensor:
+    """mean over items of KL(p || softmax(logits)), p given by its log."""
+    return (log_p.exp() * (log_p - torch.log_softmax(logits.float(), 1))).sum(1).mean()
+
+
+def virtual_adversarial(classify, x: Tensor, eps: float, xi: float = 1e-2) -> Tensor:
+    """Virtual adversarial training (Miyato et al. 2018): KL(p(y|x) || p(y|x + r)) at the L2 perturbation r of length
+    eps that changes the K-class posterior most, found by one power iteration from a random direction at length xi.
+    p(y|x) is a constant (no gradient); the loss trains `classify` to be smooth around every unlabelled x."""
+    r = (xi * _unit(torch.randn_like(x))).requires_grad_(True)
+    with torch.no_grad():
+        log_p = torch.log_softmax(classify(x).float(), 1)
+    (grad,) = torch.autograd.grad(_kl(log_p, classify(x + r)), r)
+    return _kl(log_p, classify(x + eps * _unit(grad)))
