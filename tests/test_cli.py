@@ -139,6 +139,13 @@ def test_sample_refuses_counts_and_seeds_it_cannot_serve(capsys, digits_run, tmp
     assert code == 2 and "need" in err and "GiB is free" in err and not (tmp_path / "m.npz").exists()
     code, _, _ = run(capsys, "sample", str(digits_run), "--num", "1000", "--out", str(tmp_path / "m.npz"))
     assert code == 0 and np.load(tmp_path / "m.npz")["images"].shape[0] == 1000
+    # a folder is written batch by batch: any count that fits the disk, and the same images as the .npz
+    code, _, err = run(capsys, "sample", str(digits_run), "--num", "1001", "--out", str(tmp_path / "f"))
+    assert code == 0, err
+    files = sorted((tmp_path / "f").glob("*.png"))
+    assert len(files) == 1001 and files[0].name == "00000.png" and files[-1].name == "01000.png"
+    image, saved = np.asarray(Image.open(files[999])), np.load(tmp_path / "m.npz")["images"][999]
+    assert np.array_equal(image.reshape(saved.shape), saved)
 
 
 def test_toy_run_samples_points(capsys, tmp_path):

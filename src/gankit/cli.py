@@ -107,12 +107,11 @@ def resume(run_dir, steps, device, progress) -> None:
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 def sample(run_dir, num, out, seed, device) -> None:
     """Generate samples from RUN_DIR's generator snapshot."""
-    from gankit.apps.generate import check_samples_out, generate, write_samples
+    from gankit.apps.generate import check_samples_out, sample_to
     from gankit.train.loop import resolve_device
 
     out = check_samples_out(out, run_dir, num)
-    samples = generate(run_dir, num, seed, str(resolve_device(device)))
-    click.echo(f"wrote {write_samples(samples, out)}")
+    click.echo(f"wrote {sample_to(out, run_dir, num, seed, str(resolve_device(device)))}")
 
 
 @cli.command()

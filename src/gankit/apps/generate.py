@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,14 +19,29 @@ from gankit.viz import save_samples
 
 
 @torch.no_grad()
-def generate(run_dir: Path, num: int, seed: int = 0, device: str = "cpu", batch_size: int = 256) -> torch.Tensor:
-    G, cfg, info, _ = load_generator(run_dir, device)
-    check_fits_memory(num, info.shape)
+def sample_batches(G, cfg, num: int, seed: int, device: str, batch_size: int = 256) -> Iterator[torch.Tensor]:
+    """`num` samples of a loaded generator, batch by batch on the CPU; the same samples for any batch_size."""
     family = FAMILIES.get(cfg.family)
     generator = torch.Generator().manual_seed(seed)
-    parts = [family.generate(G, cfg, min(batch_size, num - start), device, generator).cpu()
-             for start in range(0, num, batch_size)]
-    return torch.cat(parts)
+    for start in range(0, num, batch_size):
+        yield family.generate(G, cfg, min(batch_size, num - start), device, generator).cpu()
+
+
+def generate(run_dir: Path, num: int, seed: int = 0, device: str = "cpu", batch_size: int = 256) -> torch.Tensor:
+    """Every sample in one tensor (a grid or an .npz needs them all): refused when it would not fit in memory."""
+    G, cfg, info, _ = load_generator(run_dir, device)
+    check_fits_memory(num, info.shape)
+    return torch.cat(list(sample_batches(G, cfg, num, seed, device, batch_size)))
+
+
+def sample_to(out: Path, run_dir: Path, num: int, seed: int = 0, device: str = "cpu", batch_size: int = 256) -> str:
+    """`gankit sample`: x.png / x.npz from every sample at once; a folder of PNGs written batch by batch, so its
+    size is bounded by the disk, not the memory. Returns a description of what was written."""
+    out = Path(out)
+    if out.suffix.lower() in (".png", ".npz"):
+        return write_samples(generate(run_dir, num, seed, device, batch_size), out)
+    G, cfg, _, _ = load_generator(run_dir, device)
+    return _write_pngs(sample_batches(G, cfg, num, seed, device, batch_size), out, num)
 
 
 GRID_MAX = 10_000  # a grid PNG of more images is no longer looked at, only paged through: .npz or a folder for those
@@ -47,7 +63,7 @@ def available_memory() -> int | None:
 
 
 def check_fits_memory(num: int, shape: tuple[int, ...]) -> None:
-    """`sample` holds every sample as float32 twice (the batches and their concatenation) before writing: refuse a
+    """A grid or an .npz holds every sample as float32 twice (the batches and their concatenation) before writing: refuse a
     count that would not fit the memory free now, before hours of generating end in the OOM killer."""
     need, free = num * math.prod(shape) * 4 * 2, available_memory()
     if free is not None and need > free:
@@ -85,17 +101,24 @@ def write_samples(samples: torch.Tensor, out: Path) -> str:
             {"points": samples.numpy().astype(np.float32)}
         atomic_write(out, lambda tmp: _savez(tmp, arrays))
         return f"{len(samples)} samples to {out}"
-    if samples.dim() != 4:
-        raise RunDirError(f"{out}: a folder of PNGs needs image samples; use .npz or .png for 2-D points")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise RunDirError(f"{out}: could not create the folder ({os_error_reason(err)})") from None
-    images = to_uint8(samples).permute(0, 2, 3, 1).numpy()
-    width = max(len(str(len(images) - 1)), 5)
-    for i, image in enumerate(images):
-        save_png(image, out / f"{i:0{width}d}.png", durable=False)
-    return f"{len(images)} PNGs to {out}/"
+    return _write_pngs([samples], out, len(samples))
+
+
+def _write_pngs(batches: Iterable[torch.Tensor], out: Path, num: int) -> str:
+    """Numbered PNGs (00000.png, ...) into the folder `out`, one batch in memory at a time."""
+    folder, width, index = out, max(len(str(num - 1)), 5), 0
+    for batch in batches:
+        if batch.dim() != 4:
+            raise RunDirError(f"{out}: a folder of PNGs needs image samples; use .npz or .png for 2-D points")
+        if index == 0:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise RunDirError(f"{out}: could not create the folder ({os_error_reason(err)})") from None
+        for image in to_uint8(batch).permute(0, 2, 3, 1).numpy():
+            save_png(image, folder / f"{index:0{width}d}.png", durable=False)
+            index += 1
+    return f"{index} PNGs to {out}/"
 
 
 def _savez(path: Path, arrays: dict) -> None:
