@@ -137,6 +137,8 @@ def test_sample_refuses_counts_and_seeds_it_cannot_serve(capsys, digits_run, tmp
     monkeypatch.setattr(generate, "available_memory", lambda: 1000 * 8 * 8 * 4 * 2)
     code, _, err = run(capsys, "sample", str(digits_run), "--num", "1001", "--out", str(tmp_path / "m.npz"))
     assert code == 2 and "need" in err and "GiB is free" in err and not (tmp_path / "m.npz").exists()
+    code, _, err = run(capsys, "sample", str(digits_run), "--num", "2", "--out", str(tmp_path / ".npz"))
+    assert code == 2 and "name the file" in err and not (tmp_path / ".npz").exists()
     code, _, _ = run(capsys, "sample", str(digits_run), "--num", "1000", "--out", str(tmp_path / "m.npz"))
     assert code == 0 and np.load(tmp_path / "m.npz")["images"].shape[0] == 1000
     # a folder is written batch by batch: any count that fits the disk, and the same images as the .npz

@@ -78,6 +78,8 @@ def check_samples_out(out: Path, run_dir: Path, num: int = 1) -> Path:
     if out.suffix.lower() == ".png" and num > GRID_MAX:
         raise ConfigError(f"--out {out}: a grid PNG holds at most {GRID_MAX:,} samples (asked for {num:,}); "
                           "write x.npz or a folder of PNGs for more")
+    if out.name.lower() in (".png", ".npz"):  # Path(".npz").suffix is "": it would become a hidden folder
+        raise ConfigError(f"--out {out}: name the file, as in samples{out.name.lower()}")
     if out.suffix.lower() in (".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"):
         raise ConfigError(f"--out {out}: samples are written as x.png (a grid), x.npz or a folder of PNGs, "
                           f"not {out.suffix}")
