@@ -1,11 +1,12 @@
 """Write docs/errors.md: every bad input of tests/error_cases.py, the command that met it and the message it got
-(run for real here; temporary paths shown as <tmp>).
+(run for real here; temporary paths shown as <tmp>, process ids as <pid>).
 
     python scripts/error_table.py [--out docs/errors.md]
 """
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -23,7 +24,7 @@ def main() -> int:
     for case in CASES:
         with tempfile.TemporaryDirectory() as tmp:
             code, _, err = run_case(Path(tmp), case)
-            message = err.strip().replace(tmp, "<tmp>").replace("|", "\\|")
+            message = re.sub(r"PID \d+", "PID <pid>", err.strip().replace(tmp, "<tmp>")).replace("|", "\\|")
         print(f"{code}  {case[0]}: {message}", flush=True)
         rows.append(f"| {case[0]} | {code} | `{message}` |")
     text = ["# Bad inputs and what gankit says", "",

@@ -63,5 +63,9 @@ def check_sections(cfg: Config, origin: str = "config") -> Config:
 
 
 def load_checked_config(preset_or_path: str, overrides=()) -> Config:
-    """`gankit.config.load_config`, then every registry name and every section checked."""
-    return check_sections(check_names(load_config(preset_or_path, overrides), preset_or_path), preset_or_path)
+    """`gankit.config.load_config`, then every registry name, every section and the family's own combination
+    rules (`Family.config_problem`) checked."""
+    cfg = check_sections(check_names(load_config(preset_or_path, overrides), preset_or_path), preset_or_path)
+    if problem := FAMILIES.get(cfg.family).config_problem(cfg):
+        raise ConfigError(f"{preset_or_path}: {problem}")
+    return cfg

@@ -1,5 +1,7 @@
 """The declared contract of a family, in three parts, each with its defaults here:
 
+- **configure** (classmethods): `config_sections(cfg)`, the sections a run reads, and `config_problem(cfg)`, a
+  combination of valid settings the family cannot train;
 - **generate** (what `gankit sample`, `export` and `eval` need, as classmethods on the family class):
   `build_generator(cfg, info)`, `generate(G, cfg, n, device, generator)`, `export_interface(G, cfg, info)`;
 - **score** (what `gankit eval` needs beyond the metrics of the data): `extra_metrics`, a classifier to score
@@ -102,6 +104,13 @@ class Family:
         """The config sections a run of this family reads: setting a key in any other is a mistake (`gankit.names`)."""
         return COMMON_SECTIONS + cls.sections
 
+    @classmethod
+    def config_problem(cls, cfg) -> str | None:
+        """What makes `cfg` untrainable by this family though every name and key in it is valid (StarGAN: a loss
+        that needs a real batch in G's step), or None; checked when the config is parsed, so `--dry-run` and a
+        study's plan catch it before anything trains."""
+        return None
+
     # --- generate ----------------------------------------------------------------------------------
     @classmethod
     def build_generator(cls, cfg, info) -> nn.Module:
@@ -195,7 +204,7 @@ class ScoredGenerator:
 GENERATE = ("build_generator", "generate")
 TRAIN = ("generator", "latent", "steps")
 CLASS_LEVEL = ("build_generator", "generate", "export_interface", "bench_config", "classifier_weights", "config_sections",
-               "report_parts")
+               "config_problem", "report_parts")
 
 
 def missing_members(cls: type) -> list[str]:

@@ -63,16 +63,22 @@ class StarGAN(Family):
     # False = two passes, kept for benchmarks/optimizations.py
     joint_d_batch = True
 
+    @classmethod
+    def config_problem(cls, cfg) -> str | None:
+        if LOSSES.get(cfg.loss.name).g_needs_real:
+            return (f"config key 'loss.name': '{cfg.loss.name}' compares fakes with a real batch; StarGAN supports "
+                    "the non-relativistic losses")
+        return None
+
     def __init__(self, cfg, info: DataInfo, device: torch.device):
         check_architecture(cfg, "stargan")
         self.cfg, self.info, self.device = cfg, info, device
         self.G = build_module(cfg, info, "generator").to(device)
         self.D = build_module(cfg, info, "discriminator").to(device)
         self.modules = {"G": self.G, "D": self.D}
+        if problem := self.config_problem(cfg):
+            raise ConfigError(problem)
         self.losses = LOSSES.get(cfg.loss.name)
-        if self.losses.g_needs_real:
-            raise ConfigError(f"loss.name '{cfg.loss.name}' compares fakes with a real batch; StarGAN supports "
-                              "the non-relativistic losses")
         self.penalty = PENALTIES.get(cfg.loss.penalty)
         self.penalty_weight = cfg.loss.penalty_weight if cfg.loss.penalty != "none" else 0.0
         self.source = SourceHead(self.D)
