@@ -65,3 +65,28 @@ def test_each_family_is_a_package():
 def test_the_layer_check_can_fail(house):
     graph = {**house["graph"], "gankit.losses": {"gankit.apps.train"}}
     assert [(a, b) for a, t in graph.items() for b in t if layer_of(b) > layer_of(a)] == [("gankit.losses", "gankit.apps.train")]
+
+
+def test_the_docs_name_every_registered_building_block():
+    """A loss, penalty, normalization, architecture or dataset added to its registry but not to the README tables
+    (or a dataset missing from `data.name`'s description, which `--dry-run` users read) fails here."""
+    import re
+
+    import gankit.families  # noqa: F401  (the families register their own architectures)
+    from gankit.config import DataConfig
+    from gankit.data import DATASETS
+    from gankit.losses import LOSSES
+    from gankit.models import ARCHITECTURES
+    from gankit.nn.norms import NORMS_2D
+    from gankit.penalties import PENALTIES
+
+    readme = (ROOT / "README.md").read_text()
+    rows = {key: row for row in readme.splitlines() for key in re.findall(r"^\| `([\w.]+)`", row)}
+    for key, registry in (("loss.name", LOSSES), ("loss.penalty", PENALTIES), ("model.d_norm", NORMS_2D),
+                          ("model.arch", ARCHITECTURES)):
+        missing = [name for name in registry.names() if f"`{name}`" not in rows[key]]
+        assert not missing, f"README's building-blocks row for {key} lacks {missing}"
+    description = DataConfig.model_fields["name"].description
+    for name in DATASETS.names():
+        assert f"| `{name}` |" in readme, f"README's data table lacks {name}"
+        assert name in re.findall(r"\w+", description), f"data.name's description lacks {name}"

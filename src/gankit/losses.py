@@ -1,7 +1,10 @@
 """Adversarial losses (compare_gan `loss_lib`; Kurach et al. 2018, table 1). One pure function each,
 logits in, scalar out, real before fake; D(x) = sigmoid(logit) where a loss needs a probability.
 
-`LOSSES[name]` is the (discriminator loss, generator loss) pair.
+`LOSSES[name]` is the (discriminator loss, generator loss) pair. G's loss takes the fake logits alone, except
+where `g_needs_real` is set: the relativistic losses compare fakes with a real batch in G's step too, so their G
+loss is (fake_logits, real_logits) and the families run a real batch through D in that step (or refuse the loss:
+`Family.config_problem`).
 """
 from __future__ import annotations
 

@@ -31,6 +31,18 @@ FORMATS = {
 PRISTINE: dict[str, Path] = {}
 
 
+def test_every_file_backed_dataset_is_fuzzed_and_benchable():
+    """A loader added to the registry without a fuzz entry (or, for `gankit bench`, a synthetic stand-in) fails here."""
+    from gankit.data import DATASETS
+    from gankit.data.synthetic import EMBEDDED, synthetic_info
+
+    fuzzed = {config["name"] for config, _, _ in FORMATS.values()}
+    file_backed = set(DATASETS.names()) - set(EMBEDDED)
+    assert file_backed - fuzzed == set(), "registered datasets read from files but not fuzzed here"
+    for config, _, _ in FORMATS.values():
+        assert synthetic_info(DataConfig(**config)).shape[1:] == (config["size"], config["size"])
+
+
 def pristine(kind: str) -> Path:
     """Each format's valid fixture, written once per session."""
     if kind not in PRISTINE:

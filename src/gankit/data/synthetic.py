@@ -8,8 +8,9 @@ from gankit.data.base import DataInfo, TensorDataset
 from gankit.data.celeba import HAIR_COLOURS
 from gankit.errors import DataError
 
-# The file-backed datasets: channels and labels as their loaders produce them.
+# The file-backed datasets: channels and labels as their loaders produce them (celeba below, from its config).
 _IMAGES = {"mnist": (1, "class", 10), "cifar10": (3, "class", 10), "image_folder": (3, "none", 0)}
+EMBEDDED = ("digits", "attr_digits", "toy2d")  # generated or shipped: always loadable, never needs a stand-in
 
 
 def synthetic_info(cfg) -> DataInfo:
@@ -22,7 +23,10 @@ def synthetic_info(cfg) -> DataInfo:
         return DataInfo(kind="image", shape=(cfg.channels or 3, cfg.size, cfg.size), num_classes=len(names),
                         label_names=names, labels="attributes", exclusive=(hair,) if len(hair) > 1 else ())
     if cfg.name not in _IMAGES:
-        raise DataError(f"data.name '{cfg.name}': ships with gankit, no synthetic stand-in needed")
+        if cfg.name in EMBEDDED:
+            raise DataError(f"data.name '{cfg.name}': ships with gankit, no synthetic stand-in needed")
+        raise DataError(f"data.name '{cfg.name}': no synthetic stand-in is declared (gankit.data.synthetic); "
+                        "bench it on its files")
     channels, labels, classes = _IMAGES[cfg.name]
     return DataInfo(kind="image", shape=(cfg.channels or channels, cfg.size, cfg.size), num_classes=classes,
                     label_names=tuple(str(i) for i in range(classes)), labels=labels)
