@@ -129,7 +129,7 @@ def translate(run_dir, input_path, split, num, targets, out, per_image, device) 
     from gankit.apps.translate import translate_images
     from gankit.train.loop import resolve_device
 
-    out = check_output_path(out, "file")
+    out = check_output_path(out, "file", replaces=(".png",))
     per_image = check_output_path(per_image, "folder", "--per-image") if per_image is not None else None
     click.echo("wrote " + translate_images(run_dir, out, input_path, split, num, list(targets), per_image,
                                            str(resolve_device(device))))
@@ -144,7 +144,8 @@ def export(run_dir, fmt, out, tolerance) -> None:
     """Freeze RUN_DIR's generator with a dynamic batch size and check it against PyTorch on random inputs."""
     from gankit.apps.export import export_generator
 
-    report = export_generator(run_dir, fmt, check_output_path(out, "file") if out is not None else None, tolerance)
+    out = check_output_path(out, "file", replaces=(".onnx", ".pt")) if out is not None else None
+    report = export_generator(run_dir, fmt, out, tolerance)
     inputs = ", ".join(f"{k} {tuple(v)}" for k, v in report["inputs"].items())
     click.echo(f"exported {report['family']} generator to {report['path']} ({inputs} -> {tuple(report['output'])}) in "
                f"{report['seconds']:.1f} s; parity on batches {report['batches']}: max abs diff {report['max_abs_diff']:.3g} "
@@ -168,7 +169,7 @@ def export(run_dir, fmt, out, tolerance) -> None:
               "seconds if the run has not ended. Without it, --watch still ends when the training process is gone.")
 @click.option("--extractor", help="Domain classifier for fd metrics (digits, fashion_mnist).")
 @click.option("--inception-weights", type=UserPath(), help="FID Inception weights file.")
-@click.option("--seed", type=int, help="Seed of the generated noise.")
+@click.option("--seed", type=click.IntRange(0, SEED_MAX // 1000 - 1000), help="Seed of the generated noise (eval.seed).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: the cores idle when it starts).")
 @click.option("--weights", type=click.Choice(["ema", "raw"]), default="ema", show_default=True,
@@ -206,7 +207,8 @@ def report(path, out) -> None:
     """Write PATH's report.html: a run's curves, sample grids, eval table and config, or a study's table and plots."""
     from gankit.apps.report import write_report
 
-    click.echo(f"wrote {write_report(path, check_output_path(out, 'file') if out is not None else None)}")
+    out = check_output_path(out, "file", replaces=(".html", ".htm")) if out is not None else None
+    click.echo(f"wrote {write_report(path, out)}")
 
 
 class MetricFlags(click.Command):
@@ -286,7 +288,7 @@ def bench(preset, device, steps, repeats, warmup, data, threads, overrides, json
     from gankit.apps.bench import format_report
     from gankit.names import load_checked_config
 
-    json_path = check_output_path(json_path, "file", "--json") if json_path is not None else None
+    json_path = check_output_path(json_path, "file", "--json", (".json",)) if json_path is not None else None
     extra = [*overrides, f"train.device={device}"] + ([f"train.threads={threads}"] if threads else [])
     result = run_bench(load_checked_config(preset, extra), steps, warmup, repeats, data)
     click.echo(format_report(result))

@@ -20,6 +20,7 @@ from gankit.errors import ConfigError
 from gankit.yaml_files import _expanded_size, load_yaml, read_config_file  # noqa: F401  (re-exported)
 
 SEED_MAX = 2**32 - 1  # numpy's seeds are 32-bit; torch's would take 64
+STEPS_MAX = 10**12  # G iterations: past any training run; counts beyond it lose precision as floats (epochs, logs)
 NUM_SAMPLES_MAX = 10_000_000  # generated samples one evaluation or `gankit sample` asks for
 
 
@@ -115,14 +116,14 @@ class OptimConfig(Section):
     beta1: float = Field(0.5, ge=0, lt=1)
     beta2: float = Field(0.9, ge=0, lt=1)
     eps: float = Field(1e-8, gt=0)
-    decay_steps: int = Field(0, ge=0, description="decay both learning rates linearly to 0 over the last N G iterations "
+    decay_steps: int = Field(0, ge=0, le=STEPS_MAX, description="decay both learning rates linearly to 0 over the last N G iterations "
                                                   "(the whole run if shorter; StarGAN paper: 100,000); 0 = constant")
 
 
 class TrainConfig(Section):
     batch_size: int = Field(64, ge=1, le=65_536)
-    steps: int | None = Field(10_000, ge=1, description="generator iterations in total")
-    epochs: float | None = Field(None, gt=0, description="alternative to steps: passes over the data by D steps")
+    steps: int | None = Field(10_000, ge=1, le=STEPS_MAX, description="generator iterations in total")
+    epochs: float | None = Field(None, gt=0, le=STEPS_MAX, description="alternative to steps: passes over the data by D steps")
     n_critic: int = Field(5, ge=1, le=1000, description="discriminator steps per generator step")
     ema_decay: float = Field(0.0, ge=0, lt=1, description="EMA of G's weights; 0 = off. Update t uses min(ema_decay, "
                              "(1 + t) / (10 + t)): 0.999 holds from update ~9,000, 0.9999 from ~90,000")

@@ -126,15 +126,20 @@ def check_writable_dir(folder: Path, what: str = "run directory") -> None:
         raise RunDirError(f"{folder}: the {what} is not writable ({os_error_reason(err)})") from None
 
 
-def check_output_path(out: Path, kind: str, option: str = "--out") -> Path:
+def check_output_path(out: Path, kind: str, option: str = "--out", replaces: tuple[str, ...] = ()) -> Path:
     """`kind`: 'file' (a file is written at `out`) or 'folder' (files are written inside `out`). Refuses an output
-    that sits inside an existing file, a file path that is a folder, and a folder path that is a file."""
+    that sits inside an existing file, a file path that is a folder, and a folder path that is a file; `replaces`:
+    the suffixes of the files this command writes, the only existing files it may replace (a report written over
+    a study's YAML or a model over a data file would destroy it)."""
     out = Path(os.path.expanduser(str(out)))
     for parent in out.parents:
         if parent.exists() and not parent.is_dir():
             raise RunDirError(f"{option} {out}: {parent} is a file, not a folder")
     if kind == "file" and out.is_dir():
         raise RunDirError(f"{option} {out}: is a folder; give a file name")
+    if kind == "file" and replaces and out.exists() and not out.name.lower().endswith(replaces):
+        raise RunDirError(f"{option} {out}: exists and is not a {' or '.join(replaces)} file this command writes; "
+                          "refusing to replace it (give a new name)")
     if kind == "folder" and out.exists() and not out.is_dir():
         raise RunDirError(f"{option} {out}: exists and is not a folder")
     return out
@@ -201,6 +206,22 @@ class RunLock:
             pass  # the lock holds without the note; only the message to a second process loses the PID
         self._fd = fd
         return self
+
+    def held_elsewhere(self) -> bool:
+        """Whether another process holds the lock now (a probe: a shared lock taken and dropped at once)."""
+        if fcntl is None or self._fd is not None:
+            return False
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return False  # no lock file: nobody has held it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except OSError:
+            return True
+        finally:
+            os.close(fd)  # drops the probe's shared lock
 
     def release(self) -> None:
         if self._fd is None:

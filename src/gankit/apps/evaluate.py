@@ -264,6 +264,9 @@ def _watch_should_stop(run_dir: Path, status: dict, started: float, timeout: flo
     evaluated = f"evaluated steps {sorted(done) or 'none'}; results in eval.json" if done else "nothing evaluated"
     if not (run_dir / "config.yaml").is_file():
         raise WatchEnded(f"{run_dir}: the run directory (its config.yaml) is gone; {evaluated}")
+    if not status and not RunLock(run_dir).held_elsewhere():  # no status to read, and no trainer holds the run
+        raise WatchEnded(f"{run_dir}: no training process holds the run and its status.json is missing or unreadable; "
+                         f"{evaluated}; if it did not finish, continue it with `gankit resume {run_dir}`")
     if writer_gone(status):
         raise WatchEnded(f"{run_dir}: its training process (PID {status.get('pid')}) is gone while status.json says running "
                          f"at step {status.get('step')}; {evaluated}; continue it with `gankit resume {run_dir}`")

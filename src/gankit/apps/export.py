@@ -9,6 +9,7 @@ file is removed. A JSON sidecar (`FILE.json`) records the inputs, shapes, output
 """
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
@@ -77,7 +78,9 @@ def _export_torchscript(module, example, path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit is in maintenance; tracing still serves deployment
         traced = torch.jit.trace(module, example, check_trace=False)
-        torch.jit.save(traced, str(path))
+        buffer = io.BytesIO()  # serialized in memory: torch's own file writer aborts the process on a full disk
+        torch.jit.save(traced, buffer)
+    path.write_bytes(buffer.getvalue())
 
 
 def _torchscript_runner(path: Path):
@@ -117,15 +120,15 @@ def export_generator(run_dir: Path, fmt: str, out: Path | None = None, tolerance
     except OSError as err:
         raise RunDirError(f"{final.parent}: could not create the folder ({os_error_reason(err)})") from None
     path = temp_name(final)  # written and checked under a temporary name: a failed export leaves an older one intact
+    sidecar = final.with_name(final.name + ".json")
     try:
         report = _export_and_check(module, interface, cfg, info, meta, fmt, path, final, tolerance, seed)
+        atomic_write_json(sidecar, report | {"path": str(final)})  # first: a sidecar that cannot be written keeps the model out
         os.replace(path, final)
     except OSError as err:
         raise RunDirError(f"{final}: could not be written ({os_error_reason(err)})") from None
     finally:
         _discard(path)
-    sidecar = final.with_name(final.name + ".json")
-    atomic_write_json(sidecar, report | {"path": str(final)})
     return report | {"path": str(final), "sidecar": str(sidecar)}
 
 
@@ -141,7 +144,7 @@ def _export_and_check(module, interface, cfg, info, meta, fmt: str, path: Path, 
         else:
             _export_torchscript(module, example, path)
             run = _torchscript_runner(path)
-    except GankitError:
+    except (GankitError, OSError):  # an OSError (a full disk) is said as such by the caller
         raise
     except Exception as err:  # an operator the exporter cannot express: say which, keep nothing half-written
         _discard(path)

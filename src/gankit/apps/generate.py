@@ -83,7 +83,7 @@ def check_samples_out(out: Path, run_dir: Path, num: int = 1) -> Path:
     if out.suffix.lower() in (".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"):
         raise ConfigError(f"--out {out}: samples are written as x.png (a grid), x.npz or a folder of PNGs, "
                           f"not {out.suffix}")
-    out = check_output_path(out, "file" if out.suffix.lower() in (".png", ".npz") else "folder")
+    out = check_output_path(out, "file" if out.suffix.lower() in (".png", ".npz") else "folder", replaces=(".png", ".npz"))
     check_out_beside_run(out, run_dir)
     if out.is_dir() and next(out.glob("[0-9][0-9]*.png"), None) is not None:
         raise ConfigError(f"--out {out}: the folder already holds numbered PNGs of an earlier sample; give an empty "

@@ -50,6 +50,7 @@ from gankit.errors import ConfigError, GankitError, RunDirError
 from gankit.files import RunLock, atomic_write_json, atomic_write_text, check_output_path, os_error_reason
 from gankit.metrics.suite import is_label_score
 from gankit.names import load_checked_config
+from gankit.runs.directory import is_run_dir
 from gankit.train import checkpoint as ckpt
 from gankit.train.loop import Interrupted, resolve_device
 
@@ -337,6 +338,8 @@ def run_study(path: str | Path, out: str | Path | None = None, backend: str = "l
     spec = load_study(path)
     name = spec.name or Path(path).stem
     out = check_output_path(Path(out) if out else Path("runs") / f"study-{name}", "folder")
+    if is_run_dir(out):  # its report.html and lock would be the study's: a run is not a study directory
+        raise RunDirError(f"--out {out}: is a training run's directory; give a study its own folder")
     trials = plan(spec, str(path))
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -13,9 +13,10 @@ from gankit.families import FAMILIES
 from gankit.files import RunLock, remove_stale_temps
 from gankit.runs.directory import check_run_dir, open_run_dir, read_run_config, write_config
 from gankit.train import distributed
-from gankit.train.checkpoint import list_states
+from gankit.train.checkpoint import SNAPSHOT_NAME, list_states
 from gankit.train.distributed import on_main
 from gankit.train.loop import Trainer, resolve_device
+from gankit.train.status import read_status
 
 
 def _driver(cfg: Config):
@@ -149,12 +150,29 @@ def _acquire(lock: RunLock) -> None:
     remove_stale_temps(lock.folder)  # half-written files of killed processes (never read: not under a real name)
 
 
+def _check_may_restart(run_dir: Path) -> None:
+    """Without a checkpoint, resume starts from step 0, rewriting the snapshot, the logs and the samples: that is
+    right only for a run stopped before its first checkpoint, never for one whose checkpoints are gone."""
+    folder = run_dir / "checkpoints"
+    if folder.exists() and not folder.is_dir():
+        raise RunDirError(f"{folder}: a file where the checkpoint folder belongs; nothing changed")
+    if list_states(run_dir):
+        return
+    status = read_status(run_dir)
+    if (run_dir / SNAPSHOT_NAME).is_file() or status.get("state") == "finished":
+        step = f" at step {status['step']}" if isinstance(status.get("step"), int) else ""
+        raise RunDirError(f"{run_dir}: checkpoints/ holds no training state, but the run has saved one{step} "
+                          f"({SNAPSHOT_NAME}, status.json); resuming would train again from step 0 over it. "
+                          "Nothing changed: restore checkpoints/, or start a new run")
+
+
 def _resume_locked(run_dir: Path, cfg: Config, changes: dict, steps: int | None, progress, until: int | None) -> dict:
     if driver := _driver(cfg):
         if changes:
             driver.check(cfg, run_dir, resume=True)  # a --device or --steps it cannot take must not be written
             write_config(run_dir, cfg)
         return _with_report(driver.run(cfg, run_dir, progress, resume=True) | {"run_dir": str(run_dir)})
+    on_main(_check_may_restart, run_dir)
     trainer = make_trainer(cfg, run_dir, progress)
     if list_states(run_dir):
         trainer.resume()

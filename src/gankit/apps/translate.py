@@ -32,6 +32,8 @@ def translate_images(run_dir: Path, out: Path, input_path: Path | None = None, s
     run_dir = Path(run_dir)
     check_out_beside_run(out, run_dir)
     check_out_beside_run(per_image, run_dir, what="--per-image")
+    for path, what in ((out, "--out"), (per_image, "--per-image")):
+        _check_apart_from_inputs(path, input_path, what)
     G, cfg, info, _ = load_generator(run_dir, device)
     if cfg.family != "stargan":
         raise ConfigError(f"{run_dir}: a '{cfg.family}' run; translate needs a stargan run")
@@ -58,3 +60,13 @@ def translate_images(run_dir: Path, out: Path, input_path: Path | None = None, s
         for i, row in enumerate(rows):
             save_samples(row, per_image / f"{i:05d}.png", nrow=len(row), columns=labels)
     return f"{len(rows)} inputs x {rows.shape[1] - 1} targets to {out}" + (f" and {per_image}/" if per_image else "")
+
+
+def _check_apart_from_inputs(out: Path | None, input_path: Path | None, what: str) -> None:
+    """An output on, inside or around --input would overwrite the images it translates (or be read as one later)."""
+    if out is None or input_path is None:
+        return
+    written, read = Path(out).resolve(), Path(input_path).resolve()
+    if written == read or read in written.parents or written in read.parents:
+        raise ConfigError(f"{what} {out}: overlaps --input {input_path}, whose images it would overwrite; "
+                          "write it apart from the inputs")

@@ -10,6 +10,7 @@ from pathlib import Path
 from gankit.config import Config, config_from_dict, load_yaml
 from gankit.errors import ConfigError, RunDirError
 from gankit.files import RunLock, atomic_write_text, check_output_path, os_error_reason, read_text
+from gankit.train.checkpoint import SNAPSHOT_NAME, snapshot_metadata
 
 CONFIG_NAME = "config.yaml"
 LOCK_NAME, EVAL_LOCK_NAME = ".lock", ".eval.lock"  # held by train/resume; by eval while it writes eval.json
@@ -57,17 +58,31 @@ def _check_replaceable(out: Path) -> None:
 
 def check_out_beside_run(out: Path | None, run_dir: Path, allowed: tuple[str, ...] = (), what: str = "--out") -> None:
     """Refuse an output path that would overwrite what the run owns (its config, snapshot, checkpoints, sample grids,
-    scores...) or the run directory itself; `allowed`: the run's own names this command writes (report.html)."""
+    scores...) or the run directory itself; `allowed`: the run's own names this command writes (report.html). Any
+    other run that `out` lies in is protected the same way, with nothing allowed."""
     if out is None:
         return
     try:
-        inside = Path(out).resolve().relative_to(Path(run_dir).resolve())
-    except (ValueError, OSError):
+        target, own = Path(out).resolve(), Path(run_dir).resolve()
+    except OSError:
         return
-    if not inside.parts:
-        raise RunDirError(f"{what} {out}: is the run directory itself; give a file or folder outside its own files")
-    if inside.parts[0] in RUN_NAMES and inside.parts[0] not in allowed:
-        raise RunDirError(f"{what} {out}: would overwrite the run's own {inside.parts[0]}; choose another path")
+    holder = next((parent for parent in target.parents if is_run_dir(parent)), None)
+    for owner, names in ((own, allowed), *(((holder, ()),) if holder not in (None, own) else ())):
+        try:
+            inside = target.relative_to(owner)
+        except ValueError:
+            continue
+        if not inside.parts:
+            raise RunDirError(f"{what} {out}: is the run directory itself; give a file or folder outside its own files")
+        if inside.parts[0] in RUN_NAMES and inside.parts[0] not in names:
+            whose = "the run's own" if owner == own else f"the run {owner}'s"
+            raise RunDirError(f"{what} {out}: would overwrite {whose} {inside.parts[0]}; choose another path")
+
+
+def is_run_dir(folder: Path) -> bool:
+    """A gankit run directory: its config.yaml and a trace of training (status, checkpoints or a snapshot)."""
+    return (folder / CONFIG_NAME).is_file() and any((folder / name).exists() for name in
+                                                    ("status.json", "checkpoints", "generator.safetensors"))
 
 
 def prepare_run_dir(out: Path, overwrite: bool = False, keep: tuple[str, ...] = ()) -> Path:
@@ -111,11 +126,29 @@ def read_run_config(run_dir: Path) -> Config:
     run_dir = Path(run_dir)
     path = run_dir / CONFIG_NAME
     if not run_dir.is_dir():
-        raise RunDirError(f"{run_dir}: no such run directory")
+        raise RunDirError(f"{run_dir}: " + ("a file, not a run directory" if run_dir.exists() else "no such run directory"))
     if not path.is_file():
         raise RunDirError(f"{run_dir}: not a gankit run directory (no {CONFIG_NAME})")
     try:
         data = load_yaml(read_text(path, "config file"), str(path))
     except ConfigError as err:
         raise RunDirError(str(err)) from None
+    _check_complete(path, data, snapshot_metadata(run_dir / SNAPSHOT_NAME).get("config"))
     return config_from_dict(data, str(path))
+
+
+def _check_complete(path: Path, data, trained) -> None:
+    """A run's config.yaml is written whole. A key that the run's snapshot was trained with and the file lacks means
+    the file was cut short or hand-edited: a default in its place would silently change the run (and resume would
+    write it back). Keys newer than the snapshot are not asked for: older runs stay readable."""
+    if not isinstance(trained, dict):
+        return
+    have = data if isinstance(data, dict) else {}
+    missing = [f"{section}.{key}" if isinstance(value, dict) else section
+               for section, value in trained.items() for key in (value if isinstance(value, dict) else [None])
+               if section not in have or (isinstance(value, dict) and key not in (have[section] or {}))]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise RunDirError(f"{path}: lacks {missing[0]}{more}, which {SNAPSHOT_NAME} was trained with (cut short or "
+                          "edited?); a default would silently change the run: restore them (the snapshot records "
+                          "each value); nothing changed")

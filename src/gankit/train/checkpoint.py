@@ -67,7 +67,8 @@ def list_states(run_dir: Path) -> list[tuple[int, Path]]:
     folder = run_dir / "checkpoints"
     if not folder.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := STATE_PATTERN.match(p.name))]
+    found = [(int(m.group(1)), p) for p in folder.iterdir()
+             if (m := STATE_PATTERN.match(p.name)) and p.is_file()]  # not a dangling link: it would hide the older states
     return sorted(found)
 
 
@@ -142,6 +143,19 @@ def save_snapshot(path: Path, module: torch.nn.Module, metadata: dict[str, Any])
     tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     meta = {k: json.dumps(v) for k, v in metadata.items()}
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+
+
+def snapshot_metadata(path: Path) -> dict[str, Any]:
+    """A snapshot's metadata alone (config, data info, step; the weights are not read), {} where none is readable."""
+    if not path.is_file():
+        return {}
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            return {k: json.loads(v) for k, v in (fh.metadata() or {}).items()}
+    except (SafetensorError, OSError, ValueError):
+        return {}
 
 
 def load_snapshot(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

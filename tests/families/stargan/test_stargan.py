@@ -348,6 +348,12 @@ def test_translate_command_rows_targets_and_errors(tmp_path, capsys):
     assert main(["translate", str(run), "--input", str(single), "--targets", "purple", "--out", str(tmp_path / "x.png")]) == 2
     assert "unknown attribute 'purple'; valid: red, green" in capsys.readouterr().err
     assert main(["translate", str(run), "--out", str(tmp_path / "x.png")]) == 2
+    # an output on or around the inputs would overwrite them: refused, the input kept
+    kept = single.read_bytes()
+    for extra in (["--out", str(single)], ["--out", str(tmp_path / "g.png"), "--per-image", str(tmp_path)]):
+        capsys.readouterr()
+        assert main(["translate", str(run), "--input", str(single), "--targets", "green", *extra]) == 2
+        assert "overlaps --input" in capsys.readouterr().err and single.read_bytes() == kept
 
 
 def test_celeba_attributes_form_the_hair_colour_group(tmp_path):
