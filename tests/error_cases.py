@@ -139,6 +139,11 @@ def _disk_full(tmp: Path) -> list[str]:
 # (what is wrong, build the input and return the command's arguments, a fragment of the message, context manager)
 CASES = [
     ("YAML that does not parse", lambda t: ["train", str(_yaml(t, "train: [1, 2\n")), "--dry-run"], "invalid YAML", None),
+    ("a number of over 4,300 digits in a YAML file",
+     lambda t: ["train", str(_yaml(t, "base: wgan_gp_digits\ntrain:\n  steps: " + "1" * 5000 + "\n")), "--dry-run"],
+     "a number too long to read", None),
+    ("a number of over 4,300 digits in --set", lambda t: ["train", "wgan_gp_digits", "--set", "train.steps=" + "1" * 5000,
+                                                          "--dry-run"], "(got '1111", None),
     ("YAML that is not a mapping", lambda t: ["train", str(_yaml(t, "- 1\n- 2\n")), "--dry-run"], "expected a mapping", None),
     ("unknown config key", lambda t: ["train", "wgan_gp_digits", "--set", "train.stpes=3", "--dry-run"],
      "unknown config key 'train.stpes'", None),

@@ -248,7 +248,6 @@ def metrics_command(input1, input2, fd_extractor, as_json, inception_weights, is
     import json
 
     from gankit.apps.evaluate import compare_image_sets
-    from gankit.metrics.inputs import load_image_set
     from gankit.metrics.suite import DOMAIN_TWINS, METRICS, MetricOptions
     from gankit.train.loop import resolve_device
 
@@ -258,10 +257,9 @@ def metrics_command(input1, input2, fd_extractor, as_json, inception_weights, is
     if not names:
         flags = ", ".join(f"--{METRICS.get(n).flag}" for n in METRICS.in_order() if METRICS.get(n).flag)
         raise click.UsageError(f"choose at least one of {flags}, --fd EXTRACTOR")
-    images1 = load_image_set(input1)
-    images2 = load_image_set(input2) if input2 else None
     options = MetricOptions(is_splits, kid_subsets, kid_subset_size, seed)
-    result = compare_image_sets(images1, images2, names, fd_extractor, str(inception_weights) if inception_weights else None,
+    weights = str(inception_weights) if inception_weights else None
+    result = compare_image_sets(Path(input1), Path(input2) if input2 else None, names, fd_extractor, weights,
                                 str(resolve_device(device)), batch_size, options)
     if as_json:
         click.echo(json.dumps(result, indent=1))

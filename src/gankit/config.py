@@ -322,7 +322,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ConfigError(f"--set expects key.sub=value, got '{text}'")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
-    except (yaml.YAMLError, RecursionError):
+    except (yaml.YAMLError, RecursionError, ValueError):  # ValueError: an int of over 4,300 digits
         value = raw
     if isinstance(value, (dict, list)):
         _expanded_size(value, f"--set {key.strip()}")
@@ -371,9 +371,17 @@ def validate_config(data: dict[str, Any], origin: str = "config") -> Config:
             valid = ", ".join(_fields_at(loc[:-1]))
             raise ConfigError(f"{origin}: unknown config key '{dotted}'; valid keys at {level}: {valid}") from None
         msg = first["msg"].removeprefix("Value error, ")
-        got = f" (got {first['input']!r})" if first["type"] != "value_error" and dotted else ""
+        got = f" (got {_shown(first['input'])})" if first["type"] != "value_error" and dotted else ""
         where = f"config key '{dotted}': " if dotted else ""
         raise ConfigError(f"{origin}: {where}{msg}{got}") from None
+
+
+def _shown(value) -> str:  # a value as an error quotes it: its repr, shortened (a 5,000-digit int has none)
+    try:
+        text = repr(value)
+    except ValueError:
+        return "an integer too long to print"
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text):,} characters)"
 
 
 def load_config(preset_or_path: str, overrides: list[str] | dict[str, Any] = ()) -> Config:

@@ -1,4 +1,6 @@
-"""Keep freed memory in the process instead of handing it back to the OS (glibc only; light: no torch).
+"""Memory: how much a new allocation can have now (`available_memory`, for the checks that refuse a count before
+allocating it), and keeping freed memory in the process instead of handing it back to the OS (glibc only; light:
+no torch).
 
 glibc serves an allocation above its mmap threshold (at most 32 MiB) with a fresh mmap and unmaps it on free, and
 trims the heap's top once 128 KiB lie free there. Torch on CPU allocates every activation anew, so a tensor of that
@@ -18,6 +20,7 @@ import ctypes
 import ctypes.util
 import os
 import sys
+from pathlib import Path
 
 M_TRIM_THRESHOLD = -1  # glibc's mallopt parameters (malloc.h)
 M_MMAP_MAX = -4
@@ -39,3 +42,18 @@ def keep_freed_memory() -> str:
     if mallopt(M_MMAP_MAX, 0) != 1 or mallopt(M_TRIM_THRESHOLD, 2**31 - 1) != 1:
         return "glibc defaults (mallopt refused)"
     return "freed memory kept (glibc: no mmap'd chunks, no trimming)"
+
+
+def available_memory() -> int | None:
+    """Bytes of memory a new allocation can have now: Linux's MemAvailable (free pages plus the page cache it can
+    drop), else free physical pages (Unix sysconf), or None where the OS does not say."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None

@@ -80,6 +80,8 @@ def load_yaml(text: str, origin: str) -> dict[str, Any]:
         raise ConfigError(f"{origin}: invalid YAML{where}: {problem}") from None
     except RecursionError:
         raise ConfigError(f"{origin}: the YAML is nested too deeply") from None
+    except ValueError:  # Python's int-string limit: a number of over 4,300 digits
+        raise ConfigError(f"{origin}: invalid YAML: a number too long to read (over 4,300 digits)") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -95,10 +95,59 @@ def test_a_fifo_is_refused_not_waited_on(tmp_path):
         cifar10.safe_unpickle(tmp_path / "data_batch_1")
 
 
-def test_chunked_resize_is_identical():
+def test_chunked_resize_is_identical_and_bounded(monkeypatch):
     images = torch.randint(0, 256, (2 * 1024 + 3, 1, 9, 7), dtype=torch.uint8)
     whole = torch.nn.functional.interpolate(images.float(), size=(4, 4), mode="bilinear", antialias=True)
-    assert torch.equal(resize(images, 4), whole.round().clamp(0, 255).to(torch.uint8))
+    expected = whole.round().clamp(0, 255).to(torch.uint8)
+    assert torch.equal(resize(images, 4), expected)
+    from gankit.data import transforms
+
+    monkeypatch.setattr(transforms, "_RESIZE_ELEMENTS", 9 * 7 * 5)  # five images at a time
+    seen = []
+    real = torch.nn.functional.interpolate
+    monkeypatch.setattr(transforms.F, "interpolate", lambda x, **kw: seen.append(len(x)) or real(x, **kw))
+    assert torch.equal(resize(images, 4), expected) and max(seen) == 5
+
+
+def test_celeba_lists_that_claim_or_hold_too_many_rows(tmp_path):
+    """66 million rows behind a count of 5 took 5.3 GB to split before the count was compared; a count of 10^9 would
+    allocate 10^9 rows of values. Now the first extra row stops the read, and a count the file cannot hold is refused."""
+    root = write_celeba(tmp_path, 3)
+    path = root / "list_attr_celeba.txt"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines + [lines[-1]] * 200_000) + "\n")
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=r"line 1 says 3 images but more rows follow \(line 6\)"):
+            _load(root, "celeba")
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peak < 64 * 1024**2  # the text itself (8 MB) and little more
+    path.write_text("\n".join(["999999999", *lines[1:]]) + "\n")
+    with pytest.raises(DataError, match="line 1 says 999,999,999 images but a file of .* holds at most"):
+        _load(root, "celeba")
+
+
+def test_metric_sets_that_would_not_fit_memory_are_refused_before_reading(tmp_path, monkeypatch):
+    from gankit.apps.evaluate import compare_image_sets
+    from gankit.metrics import inputs
+
+    folder = tmp_path / "set"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.png").write_bytes(png_bytes(np.zeros((16, 16, 3), np.uint8)))
+    np.savez(tmp_path / "s.npz", images=np.zeros((3, 16, 16, 3), np.uint8))
+    assert inputs.load_image_set(folder).shape == (3, 3, 16, 16) == inputs.load_image_set(tmp_path / "s.npz").shape
+    monkeypatch.setattr(inputs, "available_memory", lambda: 2 * 3 * 16 * 16 * 3 - 1)  # a byte short of the peak
+    for path in (folder, tmp_path / "s.npz"):
+        with pytest.raises(DataError, match="takes about .* GiB of memory"):
+            inputs.load_image_set(path)
+    # a missing Inception weights file is said before either set is read (decoding a large set first took minutes)
+    monkeypatch.setattr("gankit.apps.evaluate.load_image_set", lambda path: pytest.fail(f"{path} was read"))
+    monkeypatch.delenv("GANKIT_INCEPTION_WEIGHTS", raising=False)
+    with pytest.raises(ConfigError, match="none.pth .* is not a file"):
+        compare_image_sets(folder, tmp_path / "s.npz", ["fid"], inception_weights=str(tmp_path / "none.pth"))
 
 
 # --- CIFAR-10 ----------------------------------------------------------------------------------------------------
@@ -151,6 +200,14 @@ def test_cifar_binary_label_out_of_range_names_the_file(tmp_path):
         _load(root)
 
 
+def _same_hash_keys(n: int) -> bytes:
+    """A protocol-2 dict of n int keys k * (2^61 - 1): one hash for all (CPython hashes ints modulo 2^61 - 1), so
+    every insert walks every earlier key."""
+    keys = (k * (2**61 - 1) for k in range(1, n + 1))
+    return b"\x80\x02}(" + b"".join(b"\x8a" + bytes([len(b)]) + b + b"N" for v in keys
+                                       for b in [v.to_bytes((v.bit_length() + 8) // 8, "little", signed=True)]) + b"u."
+
+
 def _timed_refusal(tmp: Path, raw: bytes, fragment: str) -> None:
     tracemalloc.start()
     start = time.perf_counter()
@@ -173,8 +230,9 @@ def _timed_refusal(tmp: Path, raw: bytes, fragment: str) -> None:
     (b"\x80\x02cnumpy\nndarray\nJ\x00\x00\x00\x40\x85R.", "truncated or corrupt pickle"),  # ndarray((2^30,))
     (b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00xX\x04\x00\x00\x00zlib\x86R.", "refusing _codecs.encode"),
     (b"\x80\x02" + b"]" * 100_000 + b"a" * 99_999 + b".", "expected a pickled dict, got list"),  # deep lists are fine
+    (_same_hash_keys(60_000), "more than 10,000 dict or set entries"),  # 25 s to build when found by a helper
 ], ids=["600k-nones", "deep-tuple-key", "deep-tuple-via-memo", "binbytes8", "binunicode8", "long4", "ndarray-call",
-        "zlib-codec", "deep-lists"])
+        "zlib-codec", "deep-lists", "same-hash-keys"])
 def test_cifar_pickle_bombs_are_refused_fast_in_bounded_memory(tmp_path, raw, fragment):
     _timed_refusal(tmp_path, raw, fragment)
 
@@ -247,6 +305,7 @@ def _idx(dims: tuple[int, ...], data: bytes = b"", type_code: int = 0x08) -> byt
     ((4000, 1000, 1000), r"truncated: header says \(4000, 1000, 1000\)"),  # under the cap: read in chunks, then refused
     ((0, 28, 28), r"header says \(0, 28, 28\): no images"),
     ((3, 0, 28), "no images, or images of zero size"),
+    ((1, 16384, 16384), "over the 67,108,864 an image may have"),  # 256 MiB as uint8, 4x that resized as float
 ])
 def test_idx_headers_with_absurd_sizes(tmp_path, dims, fragment):
     root = write_mnist(tmp_path, 12, 6)

@@ -24,7 +24,7 @@ from gankit.errors import ConfigError, RunDirError
 from gankit.families import FAMILIES
 from gankit.files import RunLock, atomic_write_json, atomic_write_text, check_writable_dir, os_error_reason, read_text
 from gankit.metrics.features import cached_real_features, extract, make_extractor, tensor_batches
-from gankit.metrics.inputs import to_signed
+from gankit.metrics.inputs import load_image_set, to_signed
 from gankit.metrics.suite import METRICS, MetricOptions, default_classifier, default_metrics, is_label_score, kid_subset_size
 from gankit.runs.directory import EVAL_LOCK_NAME, read_run_config
 from gankit.runs.snapshots import load_classifier_source, load_generator, load_generator_source
@@ -369,23 +369,27 @@ def protocol(evaluator: Evaluator, weights: str) -> dict:
     return evaluator.protocol() if weights == "ema" else {**evaluator.protocol(), "weights": weights}
 
 
-def compare_image_sets(images1: torch.Tensor, images2: torch.Tensor | None, metrics: list[str], fd_extractor: str | None = None,
-                       inception_weights: str | None = None, device: str = "cpu", batch_size: int = 100,
-                       options: MetricOptions = MetricOptions()) -> dict:
-    """Scores between two uint8 image sets (N, C, H, W): input1 plays 'fake', input2 'real' (IS uses input1 only)."""
+def compare_image_sets(images1: torch.Tensor | Path, images2: torch.Tensor | Path | None, metrics: list[str],
+                       fd_extractor: str | None = None, inception_weights: str | None = None, device: str = "cpu",
+                       batch_size: int = 100, options: MetricOptions = MetricOptions()) -> dict:
+    """Scores between two uint8 image sets (N, C, H, W), or the paths `load_image_set` reads them from (after the
+    feature extractors are built: a missing weights file is said before a large set is decoded): input1 plays
+    'fake', input2 'real' (IS uses input1 only)."""
     kinds = {METRICS.get(name).extractor for name in metrics}
     if "points" in kinds:
         raise ConfigError("modes/coverage work on 2-D points, not image sets")
     if images2 is None and any(name not in ("is", "fd_is") for name in metrics):
         raise ConfigError("--input2 is needed for every metric but --isc")
+    if "domain" in kinds and not fd_extractor:
+        raise ConfigError("fd metrics need --fd EXTRACTOR (digits, fashion_mnist)")
+    extractors = {kind: make_extractor("inception" if kind == "inception" else fd_extractor, device, inception_weights)
+                  for kind in sorted(kinds)}
+    images1, images2 = (x if x is None or isinstance(x, torch.Tensor) else load_image_set(x) for x in (images1, images2))
     scores, protocol = {}, {"input1_items": len(images1), "input2_items": 0 if images2 is None else len(images2)}
     if images2 is not None and {"kid", "fd_kid"} & set(metrics):
         protocol["kid"] = {"subsets": options.kid_subsets, "subset_size": options.kid_subset_size,
                            "subset_size_used": kid_subset_size(len(images1), len(images2), options)}
-    for kind in sorted(kinds):
-        if kind == "domain" and not fd_extractor:
-            raise ConfigError("fd metrics need --fd EXTRACTOR (digits, fashion_mnist)")
-        extractor = make_extractor("inception" if kind == "inception" else fd_extractor, device, inception_weights)
+    for kind, extractor in extractors.items():
         fake = extract(extractor, (to_signed(b) for b in tensor_batches(images1, batch_size)))
         real = extract(extractor, (to_signed(b) for b in tensor_batches(images2, batch_size))) if images2 is not None else fake
         for name in metrics:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from gankit.data.image_io import save_png, to_uint8
 from gankit.errors import ConfigError, RunDirError
 from gankit.families import FAMILIES
 from gankit.files import atomic_write, check_output_path, os_error_reason
+from gankit.memory import available_memory
 from gankit.runs.directory import check_out_beside_run
 from gankit.runs.snapshots import load_generator
 from gankit.viz import save_samples
@@ -45,21 +45,6 @@ def sample_to(out: Path, run_dir: Path, num: int, seed: int = 0, device: str = "
 
 
 GRID_MAX = 10_000  # a grid PNG of more images is no longer looked at, only paged through: .npz or a folder for those
-
-
-def available_memory() -> int | None:
-    """Bytes of memory a new allocation can have now: Linux's MemAvailable (free pages plus the page cache it can
-    drop), else free physical pages (Unix sysconf), or None where the OS does not say."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024  # kB
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
 
 
 def check_fits_memory(num: int, shape: tuple[int, ...]) -> None:

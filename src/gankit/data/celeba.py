@@ -6,6 +6,8 @@ by a seeded shuffle. Preprocessing as in StarGAN: center crop (`data.crop`, 178)
 """
 from __future__ import annotations
 
+import io
+import os
 import re
 from pathlib import Path
 
@@ -23,8 +25,8 @@ HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
 def _text(path: Path) -> str:
     if not path.is_file():  # a FIFO or device would block or never end
         raise DataError(f"{path}: not a regular file")
-    with open(path, "rb") as fh:
-        raw = fh.read(MAX_LIST_BYTES + 1)
+    with open(path, "rb") as fh:  # read(n) reserves n bytes first: ask for the file's size (+1), not the cap
+        raw = fh.read(min(os.fstat(fh.fileno()).st_size, MAX_LIST_BYTES) + 1)
     if len(raw) > MAX_LIST_BYTES:
         raise DataError(f"{path}: larger than {MAX_LIST_BYTES // 1024**2} MiB, far more than a CelebA list file (26 MB); "
                         "refused unread")
@@ -41,38 +43,51 @@ def _check_file_name(name: str, path: Path, line: int) -> None:
 
 
 def read_attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
-    """(attribute names, file names, values in {0, 1} of shape (N, A))."""
+    """(attribute names, file names, values in {0, 1} of shape (N, A)), read a line at a time: a file with more
+    rows than its count line says stops at the first extra one, and a count the file is too small to hold is
+    refused before anything is allocated for it."""
     if not path.is_file():
         raise DataError(f"{path}: missing CelebA attribute file")
-    lines = _text(path).splitlines()
-    if len(lines) < 2:
+    text = _text(path)
+    lines = io.StringIO(text)
+    first, second = lines.readline(), lines.readline()
+    if not second:
         raise DataError(f"{path}: expected a count line and an attribute-name line")
-    if not re.fullmatch(r"[0-9]{1,9}", lines[0].strip()):  # CelebA has 202,599; int() would take 10**30 or '1_0'
-        raise DataError(f"{path}: line 1 should be the image count, got '{lines[0].strip()[:40]}'")
-    count = int(lines[0].strip())
-    names = lines[1].split()
-    rows = [line.split() for line in lines[2:] if line.strip()]
-    if len(rows) != count:
-        raise DataError(f"{path}: line 1 says {count} images but {len(rows)} rows follow")
-    files, values = [], np.empty((len(rows), len(names)), dtype=np.float32)
-    for i, row in enumerate(rows):
+    if not re.fullmatch(r"[0-9]{1,9}", first.strip()):  # CelebA has 202,599; int() would take 10**30 or '1_0'
+        raise DataError(f"{path}: line 1 should be the image count, got '{first.strip()[:40]}'")
+    count, names = int(first.strip()), second.split()
+    room = len(text) // (2 + 2 * len(names))  # a row is at least a 1-character name and a 1-character value each
+    if count > room:
+        raise DataError(f"{path}: line 1 says {count:,} images but a file of {len(text):,} bytes holds at most {room:,} rows")
+    files, values = [], np.empty((count, len(names)), dtype=np.float32)
+    for number, line in enumerate(lines, 3):
+        row = line.split()
+        if not row:
+            continue
+        if len(files) == count:
+            raise DataError(f"{path}: line 1 says {count} images but more rows follow (line {number})")
         if len(row) != len(names) + 1 or any(v not in ("1", "-1") for v in row[1:]):
-            raise DataError(f"{path}: line {i + 3}: expected a file name and {len(names)} values of 1 or -1")
-        _check_file_name(row[0], path, i + 3)
+            raise DataError(f"{path}: line {number}: expected a file name and {len(names)} values of 1 or -1")
+        _check_file_name(row[0], path, number)
+        values[len(files)] = [v == "1" for v in row[1:]]
         files.append(row[0])
-        values[i] = [v == "1" for v in row[1:]]
+    if len(files) != count:
+        raise DataError(f"{path}: line 1 says {count} images but {len(files)} rows follow")
     return names, files, values
 
 
-def read_partition(path: Path) -> dict[str, int]:
+def read_partition(path: Path, listed: set[str] | None = None) -> dict[str, int]:
+    """File name -> 0 (train), 1 (validation), 2 (test); only the names in `listed` are kept, so the dict is never
+    larger than the attribute list (a file of many other names costs time, not memory)."""
     partition = {}
-    for number, line in enumerate(_text(path).splitlines(), 1):
+    for number, line in enumerate(io.StringIO(_text(path)), 1):
         parts = line.split()
         if not parts:
             continue
         if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
             raise DataError(f"{path}: line {number}: expected 'file.jpg 0|1|2'")
-        partition[parts[0]] = int(parts[1])
+        if listed is None or parts[0] in listed:
+            partition[parts[0]] = int(parts[1])
     return partition
 
 
@@ -90,7 +105,7 @@ def load_celeba(cfg, split):
     values = values[:, [names.index(a) for a in selected]]
     partition_file = root / "list_eval_partition.txt"
     if partition_file.is_file():
-        partition = read_partition(partition_file)
+        partition = read_partition(partition_file, set(files))
         missing = [f for f in files if f not in partition]
         if missing:
             raise DataError(f"{partition_file}: no entry for {missing[0]}")

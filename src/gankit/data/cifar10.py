@@ -3,7 +3,8 @@
 Pickles are never handed to numpy or to arbitrary code. Before unpickling, the opcode stream is scanned
 (`pickletools.genops`, which builds nothing): a file over MAX_BATCH_BYTES, over MAX_PICKLE_OPS operations or
 with tuples nested deeper than MAX_TUPLE_DEPTH (hashing one as a dict key recurses in C and crashes the
-interpreter) is refused. The unpickler then builds only plain containers: the few globals a numpy array's
+interpreter) or over MAX_HASHED_ITEMS dict/set entries (keys crafted to share one hash make building the dict
+quadratic: minutes for a 3 MB file) is refused. The unpickler then builds only plain containers: the few globals a numpy array's
 pickle names are replaced by stand-ins that check their arguments and rebuild the array with
 `np.frombuffer` from bytes that are in the file. numpy's own `dtype.__setstate__` / `ndarray.__setstate__`
 are never called on pickled state: they accept forged flags and sizes that crash the process.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import codecs
 import io
 import math
+import os
 import pickle
 import pickletools
 import re
@@ -31,6 +33,7 @@ RECORD = 1 + 3 * 32 * 32
 MAX_BATCH_BYTES = 128 * 1024**2
 MAX_PICKLE_OPS = 500_000  # a batch takes 30,000 (protocol 3+) to 90,000 (protocol 2) operations
 MAX_TUPLE_DEPTH = 100  # a batch nests tuples 2 deep; CPython's C stack overflows hashing ~10^5
+MAX_HASHED_ITEMS = 10_000  # dict/set entries: a batch's dict holds 4; crafted keys with one hash cost n^2 to insert
 _TUPLE_OPS = {"EMPTY_TUPLE", "TUPLE", "TUPLE1", "TUPLE2", "TUPLE3"}
 _KEEPS_TARGET = {"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD", "DUP", "MEMOIZE", "READONLY_BUFFER"}
 _PUTS = {"PUT", "BINPUT", "LONG_BINPUT"}
@@ -138,11 +141,17 @@ def _scan(raw: bytes, path: Path) -> None:
     stack: list[int] = []
     marks: list[int] = []
     memo: dict[object, int] = {}
+    hashed = 0
     for count, (op, arg, _) in enumerate(pickletools.genops(raw), 1):
         if count > MAX_PICKLE_OPS:
             raise DataError(f"{path}: refusing a pickle of more than {MAX_PICKLE_OPS:,} operations "
                             "(a CIFAR-10 batch takes under 100,000)")
         popped = _pop(op, stack, marks)
+        hashed += {"SETITEM": 1, "SETITEMS": (len(popped) - 1) // 2, "ADDITEMS": len(popped) - 1,
+                   "FROZENSET": len(popped)}.get(op.name, 0)
+        if hashed > MAX_HASHED_ITEMS:
+            raise DataError(f"{path}: refusing a pickle with more than {MAX_HASHED_ITEMS:,} dict or set entries "
+                            "(a CIFAR-10 batch's dict holds 4)")
         if op.name in _TUPLE_OPS:
             depth = 1 + max(popped, default=0)
             if depth > MAX_TUPLE_DEPTH:
@@ -182,8 +191,8 @@ def _read_capped(path: Path) -> bytes:
         raise DataError(f"{path}: missing CIFAR-10 batch file")
     if not path.is_file():  # a FIFO or device would block or never end
         raise DataError(f"{path}: not a regular file (expected a CIFAR-10 batch)")
-    with open(path, "rb") as fh:
-        raw = fh.read(MAX_BATCH_BYTES + 1)
+    with open(path, "rb") as fh:  # read(n) reserves n bytes first: ask for the file's size (+1), not the cap
+        raw = fh.read(min(os.fstat(fh.fileno()).st_size, MAX_BATCH_BYTES) + 1)
     if len(raw) > MAX_BATCH_BYTES:
         raise DataError(f"{path}: larger than {MAX_BATCH_BYTES // 1024**2} MiB, far more than a CIFAR-10 batch "
                         "(31 MB); refused unread")

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from gankit.data.base import DATASETS, DataInfo, TensorDataset
+from gankit.data.image_io import MAX_PIXELS
 from gankit.data.transforms import prepare_images
 from gankit.errors import DataError
 
@@ -69,6 +70,9 @@ def _parse_idx(fh: BinaryIO, path: Path, expected_magic: int | None) -> np.ndarr
     if math.prod(max(d, 1) for d in dims) * dtype.itemsize > MAX_IDX_BYTES:
         raise DataError(f"{path}: header says {dims}: sizes over the {MAX_IDX_BYTES // 1024**3} GiB an IDX file may hold; "
                         "refused unread")
+    if len(dims) >= 3 and math.prod(dims[1:]) > MAX_PIXELS:  # resizing one would take 4 bytes a pixel more
+        raise DataError(f"{path}: header says images of {' x '.join(map(str, dims[1:]))} values, over the "
+                        f"{MAX_PIXELS:,} an image may have (MNIST's are 28 x 28); refused unread")
     data = _read_up_to(fh, expected + 1)
     if len(data) < expected:
         raise DataError(f"{path}: truncated: header says {dims} ({expected} data bytes), file has {len(data)}")

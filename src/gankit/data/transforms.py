@@ -6,7 +6,8 @@ import torch.nn.functional as F
 
 # ITU-R BT.601 luma, the weights Pillow uses for RGB -> L.
 _LUMA = (0.299, 0.587, 0.114)
-_RESIZE_CHUNK = 1024  # images resized at once: each image is independent, so chunks give identical results
+_RESIZE_ELEMENTS = 1 << 22  # values resized at once (1,365 RGB images of 32 px, 16 MB as float): each image is
+# independent, so chunks give identical results, and a float copy never takes 4x a whole dataset's uint8 bytes
 
 
 def center_crop(images: torch.Tensor, height: int, width: int | None = None) -> torch.Tensor:
@@ -20,8 +21,9 @@ def resize(images: torch.Tensor, size: int) -> torch.Tensor:
     """Bilinear resize to size x size with antialiasing when shrinking; keeps the dtype (uint8 rounds)."""
     if images.shape[-2:] == (size, size):
         return images
-    if len(images) > _RESIZE_CHUNK:  # a float copy of a whole dataset would take 4x its uint8 bytes at once
-        return torch.cat([resize(part, size) for part in images.split(_RESIZE_CHUNK)])
+    chunk = max(1, _RESIZE_ELEMENTS // max(images[0].numel(), 1)) if len(images) else 1
+    if len(images) > chunk:
+        return torch.cat([resize(part, size) for part in images.split(chunk)])
     out = F.interpolate(images.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     if images.dtype == torch.uint8:
         return out.round().clamp(0, 255).to(torch.uint8)

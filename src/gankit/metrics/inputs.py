@@ -17,6 +17,7 @@ import torch
 
 from gankit.data.image_io import image_size, read_image
 from gankit.errors import DataError
+from gankit.memory import available_memory
 
 FOLDER_SUFFIXES = (".png", ".jpg", ".jpeg")
 # 50,000 images of 256 x 256 x 3 (the usual FID reference set at that size) take 9.8 GB.
@@ -28,7 +29,7 @@ _NPZ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, Ke
 def load_image_set(path: str | Path) -> torch.Tensor:
     """uint8 (N, C, H, W). Folder images are decoded as RGB (as torch-fidelity does) and must share one size."""
     path = Path(path)
-    if path.suffix.lower() == ".npz":
+    if path.suffix.lower() == ".npz":  # the array, then its (N, C, H, W) copy
         return torch.from_numpy(_read_npz_images(path)).permute(0, 3, 1, 2).contiguous()
     if not path.is_dir():
         raise DataError(f"{path}: expected a folder of images or an .npz file")
@@ -39,10 +40,24 @@ def load_image_set(path: str | Path) -> torch.Tensor:
     odd = next((i for i, size in enumerate(sizes) if size != sizes[0]), None)
     if odd is not None:
         raise DataError(f"{files[odd]}: size {sizes[odd]} differs from {sizes[0]} of the other images")
-    if len(files) * sizes[0][0] * sizes[0][1] * 3 > MAX_SET_BYTES:
-        raise DataError(f"{path}: {len(files):,} images of {sizes[0][0]}x{sizes[0][1]} pixels would take over the "
+    (height, width), count = sizes[0], len(files)
+    if count * width * height * 3 > MAX_SET_BYTES:
+        raise DataError(f"{path}: {count:,} images of {height}x{width} pixels would take over the "
                         f"{MAX_SET_BYTES // 1024**3} GiB limit of an image set")
-    return torch.from_numpy(np.stack([read_image(f, "RGB") for f in files])).permute(0, 3, 1, 2).contiguous()
+    check_fits_memory(path, count * width * height * 3)
+    images = np.empty((count, 3, height, width), np.uint8)  # filled in place: one copy of the set, never a list of it
+    for i, file in enumerate(files):
+        images[i] = read_image(file, "RGB").transpose(2, 0, 1)
+    return torch.from_numpy(images)
+
+
+def check_fits_memory(path: Path, set_bytes: int) -> None:
+    """Reading a set holds about twice its uint8 bytes at the peak (a decoded array and its (N, C, H, W) copy):
+    refuse a set that would not fit the memory free now, before the allocation fails or the OOM killer comes."""
+    need, free = 2 * set_bytes, available_memory()
+    if free is not None and need > free:
+        raise DataError(f"{path}: reading it takes about {need / 2**30:.1f} GiB of memory, {free / 2**30:.1f} GiB "
+                        "is free")
 
 
 def _read_npz_images(path: Path) -> np.ndarray:
@@ -82,6 +97,7 @@ def _checked_header(fh, member_size: int, path: Path) -> tuple[tuple[int, ...], 
     if header_bytes + data_bytes != member_size:
         raise DataError(f"{path}: 'images' header says shape {shape} ({data_bytes:,} bytes) but the archive holds "
                         f"{member_size - header_bytes:,} bytes of data")
+    check_fits_memory(path, data_bytes)
     fh.seek(0)
     return shape, dtype
 
