@@ -146,7 +146,8 @@ def _check_complete(path: Path, data, trained) -> None:
     have = data if isinstance(data, dict) else {}
     missing = [f"{section}.{key}" if isinstance(value, dict) else section
                for section, value in trained.items() for key in (value if isinstance(value, dict) else [None])
-               if section not in have or (isinstance(value, dict) and key not in (have[section] or {}))]
+               if section not in have or (isinstance(value, dict) and not (isinstance(have[section], dict)
+                                                                           and key in have[section]))]
     if missing:
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
         raise RunDirError(f"{path}: lacks {missing[0]}{more}, which {SNAPSHOT_NAME} was trained with (cut short or "
