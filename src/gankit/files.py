@@ -150,6 +150,16 @@ def host_name() -> str:
     return socket.gethostname()
 
 
+def process_start(pid: int) -> int | None:
+    """When process `pid` started (clock ticks since boot, Linux's /proc/PID/stat), or None where that is not known:
+    with the PID it names one process, where a PID alone may have been reused by another since."""
+    try:
+        fields = Path(f"/proc/{int(pid)}/stat").read_text().rpartition(")")[2].split()
+        return int(fields[19])  # field 22 of the file; the first two (pid, comm) are before the split
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process with this PID exists on this host."""
     if pid <= 0:

@@ -312,6 +312,22 @@ def test_watch_ends_without_a_status_when_no_trainer_holds_the_run(finished_run,
     one_line_error(code, err, "no training process holds the run")
 
 
+def test_a_reused_pid_is_not_taken_for_the_trainer(finished_run, tmp_path):
+    """A status names its writer by PID and start time: a live process under the same PID that started at another
+    time is another process, so the watch ends instead of waiting on it."""
+    from gankit.files import host_name, process_start
+    from gankit.train.status import writer_gone
+
+    mine = {"state": "running", "pid": os.getpid(), "host": host_name(), "start": process_start(os.getpid())}
+    assert mine["start"] is not None and not writer_gone(mine)
+    assert writer_gone({**mine, "start": mine["start"] + 1}) and not writer_gone({**mine, "start": None})
+    run = copy_run(finished_run, tmp_path / "run")
+    (run / "status.json").write_text(json.dumps({**mine, "step": 6, "start": mine["start"] + 1}))
+    code, _, err = run_cli("eval", run, "--watch", "--timeout", 30, "--poll", 0.2, "--metrics", "fd",
+                           "--num-samples", 20, "--num-real", 20)
+    one_line_error(code, err, f"its training process (PID {os.getpid()}) is gone")
+
+
 def test_watch_timeout(finished_run, tmp_path):
     run = copy_run(finished_run, tmp_path / "run")
     status = json.loads((run / "status.json").read_text())

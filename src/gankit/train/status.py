@@ -11,14 +11,15 @@ import time
 from pathlib import Path
 
 from gankit.errors import RunDirError
-from gankit.files import atomic_write, host_name, pid_alive
+from gankit.files import atomic_write, host_name, pid_alive, process_start
 
 STATUS_NAME = "status.json"
 SIZE = 256  # bytes of every status file: an in-place rewrite never grows it
 
 
 def _encode(state: str, step: int) -> bytes:
-    text = json.dumps({"state": state, "step": step, "updated": time.time(), "pid": os.getpid(), "host": host_name()})
+    text = json.dumps({"state": state, "step": step, "updated": time.time(), "pid": os.getpid(), "host": host_name(),
+                       "start": process_start(os.getpid())})
     return text.encode().ljust(SIZE - 1) + b"\n"
 
 
@@ -66,10 +67,15 @@ def run_status(run_dir: Path) -> str | None:
 
 
 def writer_gone(status: dict) -> bool:
-    """A status that says "running" while its writer, on this host, no longer exists (killed, crashed)."""
+    """A status that says "running" while its writer, on this host, no longer exists (killed, crashed), or its PID
+    now belongs to a process that started at another time (reused)."""
     if status.get("state") != "running" or status.get("host") != host_name():
         return False
     try:
-        return not pid_alive(int(status.get("pid", 0)))
+        pid = int(status.get("pid", 0))
     except (TypeError, ValueError):
         return False
+    if not pid_alive(pid):
+        return True
+    started, now = status.get("start"), process_start(pid)
+    return isinstance(started, int) and now is not None and now != started
