@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from gankit import __version__
-from gankit.config import NUM_SAMPLES_MAX, SEED_MAX  # light: pydantic, no torch
+from gankit.config import EVAL_SEED_MAX, NUM_SAMPLES_MAX, SEED_MAX  # light: pydantic, no torch
 from gankit.errors import GankitError
 from gankit.files import atomic_write_json, check_output_path  # light: no torch
 from gankit.memory import keep_freed_memory
@@ -169,7 +169,7 @@ def export(run_dir, fmt, out, tolerance) -> None:
               "seconds if the run has not ended. Without it, --watch still ends when the training process is gone.")
 @click.option("--extractor", help="Domain classifier for fd metrics (digits, fashion_mnist).")
 @click.option("--inception-weights", type=UserPath(), help="FID Inception weights file.")
-@click.option("--seed", type=click.IntRange(0, SEED_MAX // 1000 - 1000), help="Seed of the generated noise (eval.seed).")
+@click.option("--seed", type=click.IntRange(0, EVAL_SEED_MAX), help="Seed of the generated noise (eval.seed).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: the cores idle when it starts).")
 @click.option("--weights", type=click.Choice(["ema", "raw"]), default="ema", show_default=True,

@@ -21,6 +21,7 @@ from gankit.yaml_files import _expanded_size, load_yaml, read_config_file  # noq
 
 SEED_MAX = 2**32 - 1  # numpy's seeds are 32-bit; torch's would take 64
 STEPS_MAX = 10**12  # G iterations: past any training run; counts beyond it lose precision as floats (epochs, logs)
+EVAL_SEED_MAX = SEED_MAX // 1000 - 1000  # evaluation run k draws with seed * 1000 + k
 NUM_SAMPLES_MAX = 10_000_000  # generated samples one evaluation or `gankit sample` asks for
 
 
@@ -166,7 +167,7 @@ class EvalConfig(Section):
     inception_weights: str | None = Field(None, description="FID Inception weights file (else $GANKIT_INCEPTION_WEIGHTS)")
     batch_size: int = Field(250, ge=1, le=65_536)
     _expand_weights = field_validator("inception_weights")(classmethod(lambda cls, v: _expand_user(v)))
-    seed: int = Field(0, ge=0, le=SEED_MAX // 1000 - 1000, description="seed of the evaluation's latent noise (run k uses seed*1000 + k)")
+    seed: int = Field(0, ge=0, le=EVAL_SEED_MAX, description="seed of the evaluation's latent noise (run k uses seed*1000 + k)")
     is_splits: int = Field(10, ge=1, le=100_000, description="Inception Score splits (10 as the original code; 1 as compare_gan)")
     kid_subsets: int = Field(100, ge=1, le=100_000)
     kid_subset_size: int = Field(1000, ge=2, le=10_000_000)
@@ -370,9 +371,8 @@ def validate_config(data: dict[str, Any], origin: str = "config") -> Config:
             level = ".".join(loc[:-1]) or "top level"
             valid = ", ".join(_fields_at(loc[:-1]))
             raise ConfigError(f"{origin}: unknown config key '{dotted}'; valid keys at {level}: {valid}") from None
-        msg = first["msg"].removeprefix("Value error, ")
+        msg, where = first["msg"].removeprefix("Value error, "), f"config key '{dotted}': " if dotted else ""
         got = f" (got {_shown(first['input'])})" if first["type"] != "value_error" and dotted else ""
-        where = f"config key '{dotted}': " if dotted else ""
         raise ConfigError(f"{origin}: {where}{msg}{got}") from None
 
 

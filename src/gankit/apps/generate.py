@@ -93,17 +93,17 @@ def write_samples(samples: torch.Tensor, out: Path) -> str:
 
 def _write_pngs(batches: Iterable[torch.Tensor], out: Path, num: int) -> str:
     """Numbered PNGs (00000.png, ...) into the folder `out`, one batch in memory at a time."""
-    folder, width, index = out, max(len(str(num - 1)), 5), 0
+    width, index = max(len(str(num - 1)), 5), 0
     for batch in batches:
         if batch.dim() != 4:
             raise RunDirError(f"{out}: a folder of PNGs needs image samples; use .npz or .png for 2-D points")
         if index == 0:
             try:
-                folder.mkdir(parents=True, exist_ok=True)
+                out.mkdir(parents=True, exist_ok=True)
             except OSError as err:
                 raise RunDirError(f"{out}: could not create the folder ({os_error_reason(err)})") from None
         for image in to_uint8(batch).permute(0, 2, 3, 1).numpy():
-            save_png(image, folder / f"{index:0{width}d}.png", durable=False)
+            save_png(image, out / f"{index:0{width}d}.png", durable=False)
             index += 1
     return f"{index} PNGs to {out}/"
 

@@ -37,6 +37,9 @@ MAX_HASHED_ITEMS = 10_000  # dict/set entries: a batch's dict holds 4; crafted k
 _TUPLE_OPS = {"EMPTY_TUPLE", "TUPLE", "TUPLE1", "TUPLE2", "TUPLE3"}
 _KEEPS_TARGET = {"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD", "DUP", "MEMOIZE", "READONLY_BUFFER"}
 _PUTS = {"PUT", "BINPUT", "LONG_BINPUT"}
+# dict/set entries each op adds, from what it pops (the container first, then the items)
+_HASHED = {"SETITEM": lambda popped: 1, "SETITEMS": lambda popped: (len(popped) - 1) // 2,
+           "ADDITEMS": lambda popped: len(popped) - 1, "FROZENSET": len}
 _GETS = {"GET", "BINGET", "LONG_BINGET"}
 
 
@@ -147,9 +150,7 @@ def _scan(raw: bytes, path: Path) -> None:
             raise DataError(f"{path}: refusing a pickle of more than {MAX_PICKLE_OPS:,} operations "
                             "(a CIFAR-10 batch takes under 100,000)")
         popped = _pop(op, stack, marks)
-        hashed += {"SETITEM": 1, "SETITEMS": (len(popped) - 1) // 2, "ADDITEMS": len(popped) - 1,
-                   "FROZENSET": len(popped)}.get(op.name, 0)
-        if hashed > MAX_HASHED_ITEMS:
+        if op.name in _HASHED and (hashed := hashed + _HASHED[op.name](popped)) > MAX_HASHED_ITEMS:
             raise DataError(f"{path}: refusing a pickle with more than {MAX_HASHED_ITEMS:,} dict or set entries "
                             "(a CIFAR-10 batch's dict holds 4)")
         if op.name in _TUPLE_OPS:

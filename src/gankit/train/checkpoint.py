@@ -153,9 +153,13 @@ def snapshot_metadata(path: Path) -> dict[str, Any]:
         from safetensors import safe_open
 
         with safe_open(str(path), framework="pt") as fh:
-            return {k: json.loads(v) for k, v in (fh.metadata() or {}).items()}
+            return _metadata(fh)
     except (SafetensorError, OSError, ValueError):
         return {}
+
+
+def _metadata(fh) -> dict[str, Any]:
+    return {k: json.loads(v) for k, v in (fh.metadata() or {}).items()}
 
 
 def load_snapshot(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -165,7 +169,7 @@ def load_snapshot(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         from safetensors import safe_open
 
         with safe_open(str(path), framework="pt") as fh:  # one open: weights and metadata of the same file, even
-            meta = {k: json.loads(v) for k, v in (fh.metadata() or {}).items()}  # if training renames a newer one over it
+            meta = _metadata(fh)  # if training renames a newer one over it
             tensors = {name: fh.get_tensor(name) for name in fh.keys()}
     except (SafetensorError, OSError, ValueError) as err:
         raise RunDirError(f"{path}: unreadable snapshot ({err})") from None

@@ -72,12 +72,12 @@ class StarGAN(Family):
 
     def __init__(self, cfg, info: DataInfo, device: torch.device):
         check_architecture(cfg, "stargan")
+        if problem := self.config_problem(cfg):
+            raise ConfigError(problem)
         self.cfg, self.info, self.device = cfg, info, device
         self.G = build_module(cfg, info, "generator").to(device)
         self.D = build_module(cfg, info, "discriminator").to(device)
         self.modules = {"G": self.G, "D": self.D}
-        if problem := self.config_problem(cfg):
-            raise ConfigError(problem)
         self.losses = LOSSES.get(cfg.loss.name)
         self.penalty = PENALTIES.get(cfg.loss.penalty)
         self.penalty_weight = cfg.loss.penalty_weight if cfg.loss.penalty != "none" else 0.0
